@@ -1,0 +1,92 @@
+"""Build csapp: the Cython extension ``csapp._rio_c`` over the C core in ``csrc/``.
+
+Switches (read here and by ``csapp._rio`` at import):
+  CSAPP_NO_EXTENSIONS=1       build no extension: the pure-Python twin only.
+  CSAPP_REQUIRE_EXTENSIONS=1  a failed compile is an error (CI sets it);
+                              without it a failed compile warns and installs
+                              the pure-Python twin.
+  CSAPP_DEBUG_BUILD=1         compile with -O1 -g and ASan/UBSan.
+"""
+
+import os
+import sys
+
+from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext
+
+
+def flag(name):
+    return os.environ.get(name, "").strip().lower() not in ("", "0", "false", "no")
+
+
+NO_EXTENSIONS = flag("CSAPP_NO_EXTENSIONS")
+REQUIRE_EXTENSIONS = flag("CSAPP_REQUIRE_EXTENSIONS")
+DEBUG_BUILD = flag("CSAPP_DEBUG_BUILD")
+
+if NO_EXTENSIONS and REQUIRE_EXTENSIONS:
+    sys.exit("csapp: CSAPP_NO_EXTENSIONS and CSAPP_REQUIRE_EXTENSIONS are both set")
+
+
+def say(message):
+    print(f"csapp: {message}", file=sys.stderr, flush=True)
+
+
+class OptionalBuildExt(build_ext):
+    """build_ext that falls back to the pure-Python twin unless it is required."""
+
+    def run(self):
+        try:
+            super().run()
+        except Exception as exc:  # compiler missing, Cython missing, ...
+            self._give_up(exc)
+
+    def build_extension(self, ext):
+        try:
+            super().build_extension(ext)
+        except Exception as exc:
+            self._give_up(exc)
+        else:
+            say(f"built the compiled extension {ext.name}")
+
+    def _give_up(self, exc):
+        if REQUIRE_EXTENSIONS:
+            raise
+        say(f"WARNING: the compiled extension was not built ({exc}); "
+            "installing the pure-Python implementation only")
+
+
+def extensions():
+    if NO_EXTENSIONS:
+        say("CSAPP_NO_EXTENSIONS is set: installing the pure-Python implementation only")
+        return []
+    compile_args = ["-O2", "-std=c11", "-Wall", "-Wno-unused-function"]
+    link_args = []
+    if DEBUG_BUILD:
+        sanitize = "-fsanitize=address,undefined"
+        compile_args = ["-O1", "-g", "-fno-omit-frame-pointer", sanitize, "-std=c11"]
+        link_args = [sanitize]
+    ext = Extension(
+        "csapp._rio_c",
+        sources=["src/csapp/_rio_c.pyx", "csrc/rio.c"],
+        include_dirs=["csrc"],
+        depends=["csrc/rio.h"],
+        extra_compile_args=compile_args,
+        extra_link_args=link_args,
+        define_macros=[("_GNU_SOURCE", "1")],
+    )
+    try:
+        from Cython.Build import cythonize
+    except ImportError as exc:
+        if REQUIRE_EXTENSIONS:
+            raise
+        say(f"WARNING: Cython is not available ({exc}); "
+            "installing the pure-Python implementation only")
+        return []
+    return cythonize(
+        [ext],
+        compiler_directives={"language_level": 3, "embedsignature": True},
+        quiet=True,
+    )
+
+
+setup(ext_modules=extensions(), cmdclass={"build_ext": OptionalBuildExt})

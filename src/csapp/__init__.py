@@ -1,0 +1,40 @@
+"""csapp: CSAPP's robust I/O (RIO), sockets and echo servers for Python.
+
+``import csapp`` gives the compiled implementation when it was built, else the
+pure-Python twin with the same behaviour; ``csapp.IMPLEMENTATION`` says which.
+"""
+
+from __future__ import annotations
+
+from ._rio import (
+    IMPLEMENTATION,
+    IMPLEMENTATIONS,
+    LISTENQ,
+    MAXLINE,
+    RIO_BUFSIZE,
+    Rio,
+    rio_readinitb,
+    rio_readinto,
+    rio_readlineb,
+    rio_readn,
+    rio_readnb,
+    rio_writen,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "IMPLEMENTATION",
+    "IMPLEMENTATIONS",
+    "LISTENQ",
+    "MAXLINE",
+    "RIO_BUFSIZE",
+    "Rio",
+    "__version__",
+    "rio_readinitb",
+    "rio_readinto",
+    "rio_readlineb",
+    "rio_readn",
+    "rio_readnb",
+    "rio_writen",
+]
