@@ -34,6 +34,8 @@ def say(message):
 class OptionalBuildExt(build_ext):
     """build_ext that falls back to the pure-Python twin unless it is required."""
 
+    failed = False
+
     def run(self):
         try:
             super().run()
@@ -51,6 +53,9 @@ class OptionalBuildExt(build_ext):
     def _give_up(self, exc):
         if REQUIRE_EXTENSIONS:
             raise
+        if self.failed:
+            return
+        self.failed = True
         say(f"WARNING: the compiled extension was not built ({exc}); "
             "installing the pure-Python implementation only")
 

@@ -542,13 +542,16 @@ class Rio:
             except OSError:
                 pass
 
+    def __sizeof__(self) -> int:
+        return object.__sizeof__(self) + len(self._buf)
+
     def __repr__(self) -> str:
         name = f"{type(self).__module__}.{type(self).__qualname__}"
         if self._state == _OPEN:
             return f"<{name} fd={self._fd} buffered={len(self._buf) - self._pos}>"
         return f"<{name} {'closed' if self._state == _CLOSED else 'uninitialized'}>"
 
-    def __getstate__(self) -> None:
+    def __reduce_ex__(self, protocol: Any) -> Any:
         raise TypeError(f"cannot pickle '{type(self).__name__}' object")
 
 

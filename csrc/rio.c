@@ -1,0 +1,179 @@
+/*
+ * rio.c -- the C core of csapp (see rio.h). Plain POSIX, no Python.
+ */
+#include "rio.h"
+
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* One read(2) or write(2) asks for at most this much (Linux moves at most
+ * 0x7ffff000 bytes per call anyway). */
+#define CSAPP_IO_MAX ((size_t)1 << 30)
+
+int csapp_readn(int fd, void *buf, size_t n, size_t *done, int *err)
+{
+    unsigned char *p = buf;
+    while (*done < n) {
+        size_t want = n - *done;
+        ssize_t got = read(fd, p + *done, want < CSAPP_IO_MAX ? want : CSAPP_IO_MAX);
+        if (got < 0) {
+            *err = errno;
+            return -1;
+        }
+        if (got == 0)
+            break; /* EOF */
+        *done += (size_t)got;
+    }
+    return 0;
+}
+
+int csapp_writen(int fd, const void *buf, size_t n, size_t *done, int *err)
+{
+    const unsigned char *p = buf;
+    while (*done < n) {
+        size_t want = n - *done;
+        ssize_t put = write(fd, p + *done, want < CSAPP_IO_MAX ? want : CSAPP_IO_MAX);
+        if (put < 0) {
+            *err = errno;
+            return -1;
+        }
+        *done += (size_t)put;
+    }
+    return 0;
+}
+
+void csapp_rio_init(csapp_rio_t *rp, int fd, size_t bufsize)
+{
+    rp->fd = fd;
+    rp->buf = NULL;
+    rp->cap = 0;
+    rp->bufsize = bufsize;
+    rp->start = rp->end = 0;
+}
+
+void csapp_rio_release(csapp_rio_t *rp)
+{
+    free(rp->buf);
+    rp->buf = NULL;
+    rp->cap = 0;
+    rp->start = rp->end = 0;
+}
+
+size_t csapp_rio_line_length(const csapp_rio_t *rp, size_t limit, size_t *scanned)
+{
+    size_t avail = rp->end - rp->start;
+    size_t span = avail < limit ? avail : limit;
+    if (*scanned < span) {
+        const unsigned char *from = rp->buf + rp->start;
+        const unsigned char *nl = memchr(from + *scanned, '\n', span - *scanned);
+        if (nl != NULL)
+            return (size_t)(nl - from) + 1;
+        *scanned = span;
+    }
+    return avail >= limit ? limit : 0;
+}
+
+/* Move the buffered bytes to the front of the buffer. */
+static void compact(csapp_rio_t *rp)
+{
+    if (rp->start > 0) {
+        size_t avail = rp->end - rp->start;
+        if (avail > 0)
+            memmove(rp->buf, rp->buf + rp->start, avail);
+        rp->start = 0;
+        rp->end = avail;
+    }
+}
+
+static int resize(csapp_rio_t *rp, size_t cap, int *err)
+{
+    unsigned char *buf = realloc(rp->buf, cap);
+    if (buf == NULL) {
+        *err = ENOMEM;
+        return -1;
+    }
+    rp->buf = buf;
+    rp->cap = cap;
+    return 0;
+}
+
+int csapp_rio_reserve(csapp_rio_t *rp, size_t room, int *err)
+{
+    if (rp->cap - rp->end >= room)
+        return 0;
+    if (rp->start == rp->end)
+        rp->start = rp->end = 0;
+    else if (rp->start > 0 && rp->cap - (rp->end - rp->start) >= room)
+        compact(rp);
+    if (rp->cap - rp->end >= room)
+        return 0;
+    compact(rp);
+    size_t need = rp->end + room;
+    if (need < room) { /* overflow */
+        *err = ENOMEM;
+        return -1;
+    }
+    size_t cap = rp->cap > rp->bufsize ? rp->cap : rp->bufsize;
+    while (cap < need)
+        cap = cap > SIZE_MAX / 2 ? need : cap * 2;
+    return resize(rp, cap, err);
+}
+
+ssize_t csapp_rio_fill(csapp_rio_t *rp, size_t want, int *err)
+{
+    size_t room = rp->cap - rp->end;
+    if (want > room)
+        want = room;
+    if (want > CSAPP_IO_MAX)
+        want = CSAPP_IO_MAX;
+    ssize_t got = read(rp->fd, rp->buf + rp->end, want);
+    if (got < 0) {
+        *err = errno;
+        return -1;
+    }
+    rp->end += (size_t)got;
+    return got;
+}
+
+void csapp_rio_consume(csapp_rio_t *rp, size_t n)
+{
+    rp->start += n;
+    if (rp->start == rp->end)
+        rp->start = rp->end = 0;
+    if (rp->cap > rp->bufsize && rp->end - rp->start <= rp->bufsize) {
+        /* A long result is out: give the extra memory back. A failed
+         * shrink keeps the larger buffer, which is still correct. */
+        int err;
+        compact(rp);
+        (void)resize(rp, rp->bufsize, &err);
+    }
+}
+
+int csapp_rio_unread(csapp_rio_t *rp, const void *data, size_t n, int *err)
+{
+    if (n == 0)
+        return 0;
+    size_t avail = rp->end - rp->start;
+    if (rp->start < n) {
+        /* Not enough room in front: make the buffer hold both, then shift. */
+        compact(rp);
+        if (rp->cap - avail < n) {
+            size_t cap = avail + n;
+            if (cap < n) {
+                *err = ENOMEM;
+                return -1;
+            }
+            if (resize(rp, cap, err) < 0)
+                return -1;
+        }
+        memmove(rp->buf + n, rp->buf, avail);
+        rp->start = n;
+        rp->end = n + avail;
+    }
+    rp->start -= n;
+    memcpy(rp->buf + rp->start, data, n);
+    return 0;
+}

@@ -1,0 +1,94 @@
+/*
+ * rio.h -- the C core of csapp: CSAPP's robust I/O (RIO) over POSIX read/write.
+ *
+ * No Python here. Every function that makes a system call makes it once per
+ * loop turn and never retries EINTR itself: it returns -1 with the error in
+ * *err and reports the bytes already moved through an out-parameter, so the
+ * caller (the Cython layer) can run Python's signal handlers and resume.
+ * Line search uses memchr and copies use memcpy; nothing loops over bytes.
+ */
+#ifndef CSAPP_RIO_H
+#define CSAPP_RIO_H
+
+#include <errno.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+/*
+ * csapp_readn -- CSAPP rio_readn: read into buf[*done:n] until n bytes or EOF.
+ * Returns 0 when done (*done == n, or *done < n at EOF), -1 on error with
+ * *err set (EINTR and EAGAIN included). *done counts every byte read so far.
+ */
+int csapp_readn(int fd, void *buf, size_t n, size_t *done, int *err);
+
+/*
+ * csapp_writen -- CSAPP rio_writen: write buf[*done:n] until all of it is out.
+ * Returns 0 when *done == n, -1 on error with *err set; *done is exact.
+ */
+int csapp_writen(int fd, const void *buf, size_t n, size_t *done, int *err);
+
+/*
+ * The buffered reader (CSAPP rio_t). The bytes read from the kernel and not
+ * yet returned are buf[start:end]. The buffer is allocated on first use with
+ * bufsize bytes; it grows past bufsize only while a partial result is
+ * pending (a long line, a large read) and shrinks back once it is returned.
+ */
+typedef struct {
+    int fd;
+    unsigned char *buf;
+    size_t cap;      /* allocated bytes */
+    size_t bufsize;  /* nominal size: how much one refill asks for */
+    size_t start;
+    size_t end;
+} csapp_rio_t;
+
+/* CSAPP rio_readinitb: bind to fd with the given nominal size, no buffer yet. */
+void csapp_rio_init(csapp_rio_t *rp, int fd, size_t bufsize);
+
+/* Free the buffer; the reader keeps fd and bufsize and holds nothing. */
+void csapp_rio_release(csapp_rio_t *rp);
+
+/* Bytes buffered. */
+static inline size_t csapp_rio_buffered(const csapp_rio_t *rp)
+{
+    return rp->end - rp->start;
+}
+
+/* Does err mean "would block" (EAGAIN, or EWOULDBLOCK where they differ)? */
+static inline int csapp_would_block(int err)
+{
+    return err == EAGAIN || err == EWOULDBLOCK;
+}
+
+/*
+ * csapp_rio_line_length -- how many buffered bytes make the next line of at
+ * most `limit` bytes: up to and including the first '\n', or `limit` bytes.
+ * Returns 0 when neither is buffered yet. *scanned (0 on the first call)
+ * remembers how far the search went, so a long line is searched only once.
+ */
+size_t csapp_rio_line_length(const csapp_rio_t *rp, size_t limit, size_t *scanned);
+
+/*
+ * csapp_rio_reserve -- make room for at least `room` bytes after end, by
+ * moving the buffered bytes to the front or by growing the buffer.
+ * Returns 0, or -1 with *err = ENOMEM.
+ */
+int csapp_rio_reserve(csapp_rio_t *rp, size_t room, int *err);
+
+/*
+ * csapp_rio_fill -- one read(2) of at most `want` bytes into the free space
+ * after end (the caller reserved it). Returns the count (0 at EOF), or -1
+ * with *err set.
+ */
+ssize_t csapp_rio_fill(csapp_rio_t *rp, size_t want, int *err);
+
+/* Consume n buffered bytes (n <= buffered); shrink a grown buffer back. */
+void csapp_rio_consume(csapp_rio_t *rp, size_t n);
+
+/*
+ * csapp_rio_unread -- put n bytes back in front of the buffered ones (bytes a
+ * caller took from the kernel directly and must not lose). 0, or -1 ENOMEM.
+ */
+int csapp_rio_unread(csapp_rio_t *rp, const void *data, size_t n, int *err);
+
+#endif /* CSAPP_RIO_H */

@@ -1,0 +1,699 @@
+# cython: language_level=3, embedsignature=True, boundscheck=False, wraparound=False
+"""Compiled RIO: CSAPP's robust I/O package, Cython over the C core in csrc/.
+
+The twin of ``csapp._rio_py``: same names, results, exceptions and messages
+(``CONTRACT.md``). Every system call runs without the GIL; on EINTR Python's
+signal handlers run and the call resumes unless one raised, so Ctrl-C always
+works and a ``Rio`` never loses the bytes it already read.
+"""
+
+cimport cython
+from cpython.buffer cimport (
+    PyBUF_FULL_RO, PyBuffer_IsContiguous, PyBuffer_Release, PyObject_CheckBuffer,
+    PyObject_GetBuffer,
+)
+from cpython.bytes cimport PyBytes_FromStringAndSize
+from cpython.exc cimport PyErr_CheckSignals
+from cpython.number cimport PyNumber_Index
+from cpython.pythread cimport (
+    NOWAIT_LOCK, PY_LOCK_ACQUIRED, PyLockStatus, PyThread_acquire_lock,
+    PyThread_allocate_lock, PyThread_free_lock, PyThread_release_lock,
+    PyThread_type_lock,
+)
+from libc.errno cimport EBADF, EINTR
+from libc.stdlib cimport free, malloc, realloc
+from libc.string cimport memcpy
+
+import io
+import os
+
+cdef extern from "pythread.h":
+    ctypedef long long PY_TIMEOUT_T
+    PyLockStatus PyThread_acquire_lock_timed(
+        PyThread_type_lock lock, PY_TIMEOUT_T microseconds, int intr_flag) nogil
+    unsigned long PyThread_get_thread_ident()
+
+cdef extern from "Python.h":
+    const Py_ssize_t PY_SSIZE_T_MAX
+    long PyLong_AsLongAndOverflow(object, int *) except? -1
+
+cdef extern from "unistd.h" nogil:
+    int os_close "close"(int fd)
+
+cdef extern from "rio.h" nogil:
+    ctypedef struct csapp_rio_t:
+        int fd
+        unsigned char *buf
+        size_t cap
+        size_t bufsize
+        size_t start
+        size_t end
+    int csapp_readn(int fd, void *buf, size_t n, size_t *done, int *err)
+    int csapp_writen(int fd, const void *buf, size_t n, size_t *done, int *err)
+    void csapp_rio_init(csapp_rio_t *rp, int fd, size_t bufsize)
+    void csapp_rio_release(csapp_rio_t *rp)
+    size_t csapp_rio_buffered(const csapp_rio_t *rp)
+    size_t csapp_rio_line_length(const csapp_rio_t *rp, size_t limit, size_t *scanned)
+    int csapp_rio_reserve(csapp_rio_t *rp, size_t room, int *err)
+    ssize_t csapp_rio_fill(csapp_rio_t *rp, size_t want, int *err)
+    void csapp_rio_consume(csapp_rio_t *rp, size_t n)
+    int csapp_rio_unread(csapp_rio_t *rp, const void *data, size_t n, int *err)
+    bint csapp_would_block(int err)
+
+__all__ = [
+    "LISTENQ", "MAXLINE", "RIO_BUFSIZE", "Rio", "rio_readinitb", "rio_readinto",
+    "rio_readlineb", "rio_readn", "rio_readnb", "rio_writen",
+]
+
+cdef enum:
+    C_RIO_BUFSIZE = 8192
+    C_MAXLINE = 8192
+    C_LISTENQ = 1024
+    MAX_BUFSIZE = 1 << 30
+    INT_MAX_FD = 2147483647
+    # Reads of a large n start at FIRST_CHUNK and double up to MAX_CHUNK:
+    # memory grows with the data that arrives, never with n itself.
+    FIRST_CHUNK = 64 * 1024
+    MAX_CHUNK = 16 * 1024 * 1024
+
+RIO_BUFSIZE = C_RIO_BUFSIZE
+MAXLINE = C_MAXLINE
+LISTENQ = C_LISTENQ
+
+cdef enum RioState:
+    UNINIT = 0
+    OPEN = 1
+    CLOSED = 2
+
+# Messages shared word for word with the pure-Python twin.
+cdef str MSG_CLOSED = "I/O operation on closed Rio"
+cdef str MSG_UNINIT = "I/O operation on uninitialized Rio"
+cdef str MSG_REENTRANT = "reentrant call inside Rio"
+cdef str MSG_NEGATIVE_N = "n must be non-negative"
+cdef str MSG_READ_LENGTH = "read length must be non-negative or -1"
+cdef str MSG_MAXLEN = "maxlen must be at least 2"
+cdef str MSG_BUFSIZE = "bufsize must be between 1 and 2**30"
+
+cdef size_t UNBOUNDED = <size_t>PY_SSIZE_T_MAX
+
+
+# ------------------------------------------------------------------ helpers
+
+cdef int raise_errno(int err) except -1:
+    """Raise the OSError subclass for err, as os.read would."""
+    raise OSError(err, os.strerror(err))
+
+
+cdef Py_ssize_t as_size(object n) except? -2:
+    """An index as Py_ssize_t, saturated at +-PY_SSIZE_T_MAX (no OverflowError)."""
+    cdef int overflow = 0
+    cdef long value
+    if type(n) is not int:
+        n = PyNumber_Index(n)
+    value = PyLong_AsLongAndOverflow(n, &overflow)
+    if overflow > 0 or value > PY_SSIZE_T_MAX:
+        return PY_SSIZE_T_MAX
+    if overflow < 0 or value < -PY_SSIZE_T_MAX:
+        return -PY_SSIZE_T_MAX
+    return <Py_ssize_t>value
+
+
+cdef int check_fd(object fd) except -1:
+    """A descriptor as a C int; one that cannot exist is EBADF, as the kernel says."""
+    cdef Py_ssize_t value = as_size(fd)
+    if value < 0 or value > INT_MAX_FD:
+        raise_errno(EBADF)
+    return <int>value
+
+
+cdef Py_ssize_t size_or_all(object n) except? -2:
+    """None → -1; other values as io.BufferedReader.read takes them."""
+    if n is None:
+        return -1
+    cdef Py_ssize_t value = as_size(n)
+    if value < -1:
+        raise ValueError(MSG_READ_LENGTH)
+    return value
+
+
+cdef int get_bytes_view(object obj, Py_buffer *view, bint writable) except -1:
+    """A contiguous view of any bytes-like object, no copy; checks as _rio_py does."""
+    if not PyObject_CheckBuffer(obj):
+        raise TypeError(f"a bytes-like object is required, not '{type(obj).__name__}'")
+    PyObject_GetBuffer(obj, view, PyBUF_FULL_RO)
+    if writable and view.readonly:
+        PyBuffer_Release(view)
+        raise TypeError(
+            f"argument must be a writable bytes-like object, not '{type(obj).__name__}'")
+    if not PyBuffer_IsContiguous(view, b'C'):
+        PyBuffer_Release(view)
+        raise TypeError("argument must be a C-contiguous buffer")
+    return 0
+
+
+cdef int check_signals_during_write(size_t done) except -1:
+    """Run signal handlers; one that raises gets characters_written = done."""
+    try:
+        PyErr_CheckSignals()
+    except BaseException as exc:
+        exc.characters_written = done
+        raise
+    return 0
+
+
+# --------------------------------------------------------------- unbuffered
+
+def rio_readn(fd, n):
+    """rio_readn(fd: int, n: int) -> bytes
+
+    Read n bytes, short only at EOF (CSAPP rio_readn)."""
+    cdef int cfd = check_fd(fd)
+    cdef Py_ssize_t want = as_size(n)
+    if want < 0:
+        raise ValueError(MSG_NEGATIVE_N)
+    if want == 0:
+        return b""
+    cdef size_t total = <size_t>want
+    cdef size_t cap = total if total < FIRST_CHUNK else FIRST_CHUNK
+    cdef size_t done = 0, limit
+    cdef int rc, err = 0
+    cdef unsigned char *buf = <unsigned char *>malloc(cap)
+    cdef unsigned char *grown
+    if buf == NULL:
+        raise MemoryError()
+    try:
+        while True:
+            limit = cap if cap < total else total
+            with nogil:
+                rc = csapp_readn(cfd, buf, limit, &done, &err)
+            if rc < 0:
+                if err == EINTR:
+                    PyErr_CheckSignals()
+                    continue
+                if csapp_would_block(err) and done > 0:
+                    break
+                raise_errno(err)
+            if done < limit or done == total:
+                break  # EOF, or all n bytes
+            # The stream has more: grow, doubling while the data keeps coming.
+            cap = cap * 2 if cap < MAX_CHUNK else cap + MAX_CHUNK
+            if cap > total:
+                cap = total
+            grown = <unsigned char *>realloc(buf, cap)
+            if grown == NULL:
+                raise MemoryError()
+            buf = grown
+        return PyBytes_FromStringAndSize(<char *>buf, done)
+    finally:
+        free(buf)
+
+
+def rio_readinto(fd, buffer):
+    """rio_readinto(fd: int, buffer) -> int
+
+    Fill buffer from fd; the count is short only at EOF (CSAPP rio_readn)."""
+    cdef int cfd = check_fd(fd)
+    cdef Py_buffer view
+    cdef size_t done = 0
+    cdef int rc, err = 0
+    get_bytes_view(buffer, &view, True)
+    try:
+        while True:
+            with nogil:
+                rc = csapp_readn(cfd, view.buf, <size_t>view.len, &done, &err)
+            if rc == 0:
+                return done
+            if err == EINTR:
+                PyErr_CheckSignals()
+                continue
+            if csapp_would_block(err) and done > 0:
+                return done
+            raise_errno(err)
+    finally:
+        PyBuffer_Release(&view)
+
+
+def rio_writen(fd, data):
+    """rio_writen(fd: int, data) -> int
+
+    Write every byte of data (CSAPP rio_writen); returns len(data) in bytes.
+    If it raises part-way, the exception's characters_written says how many
+    bytes went out."""
+    cdef int cfd = check_fd(fd)
+    cdef Py_buffer view
+    cdef size_t done = 0
+    cdef int rc, err = 0
+    get_bytes_view(data, &view, False)
+    try:
+        while True:
+            with nogil:
+                rc = csapp_writen(cfd, view.buf, <size_t>view.len, &done, &err)
+            if rc == 0:
+                return view.len
+            if err == EINTR:
+                check_signals_during_write(done)
+                continue
+            exc = OSError(err, os.strerror(err))
+            exc.characters_written = done
+            raise exc
+    finally:
+        PyBuffer_Release(&view)
+
+
+# ----------------------------------------------------------------- buffered
+
+cdef class Rio:
+    """Rio(fd: int, bufsize: int = RIO_BUFSIZE, *, closefd: bool = False)
+
+    A read buffer bound to a descriptor (CSAPP rio_t); Rio(fd) is
+    rio_readinitb. The descriptor is not owned unless closefd=True. Every read
+    method may be interleaved with the others; no byte is lost when a signal
+    handler raises or a non-blocking descriptor would block: what was already
+    read stays buffered for the next call."""
+
+    cdef csapp_rio_t r
+    cdef RioState state
+    cdef bint closefd
+    cdef PyThread_type_lock lock
+    cdef unsigned long owner
+    cdef object __weakref__
+
+    def __cinit__(self, *args, **kwargs):
+        self.state = UNINIT
+        self.closefd = False
+        self.owner = 0
+        csapp_rio_init(&self.r, -1, C_RIO_BUFSIZE)
+        self.lock = PyThread_allocate_lock()
+        if self.lock == NULL:
+            raise MemoryError()
+
+    def __dealloc__(self):
+        cdef int fd = self.r.fd
+        csapp_rio_release(&self.r)
+        if self.lock != NULL:
+            PyThread_free_lock(self.lock)
+            self.lock = NULL
+        if self.state == OPEN and self.closefd:
+            self.state = CLOSED
+            with nogil:
+                os_close(fd)
+
+    def __init__(self, fd, bufsize=C_RIO_BUFSIZE, *, closefd=False):
+        cdef int cfd
+        cdef Py_ssize_t size
+        self.enter_any()
+        try:
+            self.state = UNINIT
+            csapp_rio_release(&self.r)
+            cfd = check_fd(fd)
+            size = as_size(bufsize)
+            if size < 1 or size > MAX_BUFSIZE:
+                raise ValueError(MSG_BUFSIZE)
+            self.closefd = bool(closefd)
+            csapp_rio_init(&self.r, cfd, <size_t>size)
+            self.state = OPEN
+        finally:
+            self.exit()
+
+    # -- the lock: one call at a time; a signal handler re-entering is refused
+
+    cdef inline int enter_any(self) except -1:
+        cdef unsigned long me = PyThread_get_thread_ident()
+        if not PyThread_acquire_lock(self.lock, NOWAIT_LOCK):
+            if self.owner == me:
+                raise RuntimeError(MSG_REENTRANT)
+            self.wait_for_lock()
+        self.owner = me
+        return 0
+
+    cdef int wait_for_lock(self) except -1:
+        cdef PyLockStatus status
+        while True:
+            with nogil:
+                status = PyThread_acquire_lock_timed(self.lock, -1, 1)
+            if status == PY_LOCK_ACQUIRED:
+                return 0
+            PyErr_CheckSignals()
+
+    cdef inline int enter(self) except -1:
+        self.enter_any()
+        if self.state != OPEN:
+            self.exit()
+            self.raise_not_open()
+        return 0
+
+    cdef inline void exit(self) noexcept:
+        self.owner = 0
+        PyThread_release_lock(self.lock)
+
+    cdef int raise_not_open(self) except -1:
+        raise ValueError(MSG_CLOSED if self.state == CLOSED else MSG_UNINIT)
+
+    cdef inline int check_open(self) except -1:
+        if self.state != OPEN:
+            self.raise_not_open()
+        return 0
+
+    # -- the buffer (called with the lock held)
+
+    cdef bytes take(self, size_t n):
+        """The next n buffered bytes as bytes, consumed."""
+        cdef bytes out = PyBytes_FromStringAndSize(
+            <char *>self.r.buf + self.r.start, <Py_ssize_t>n)
+        csapp_rio_consume(&self.r, n)
+        return out
+
+    cdef Py_ssize_t fill(self, size_t want) except -1:
+        """One read(2) of up to want bytes into the buffer; 0 at EOF.
+
+        EINTR runs the signal handlers and retries; if one raises, or on any
+        error, what is buffered stays buffered."""
+        cdef ssize_t got
+        cdef int err = 0
+        if want < self.r.bufsize:
+            want = self.r.bufsize
+        if csapp_rio_reserve(&self.r, want, &err) < 0:
+            raise MemoryError()
+        while True:
+            with nogil:
+                got = csapp_rio_fill(&self.r, want, &err)
+            if got >= 0:
+                return got
+            if err == EINTR:
+                PyErr_CheckSignals()
+                continue
+            raise_errno(err)
+
+    cdef bytes line(self, size_t limit):
+        """The next line of at most limit bytes (CSAPP rio_readlineb's loop)."""
+        cdef size_t scanned = 0
+        cdef size_t n = csapp_rio_line_length(&self.r, limit, &scanned)
+        while n == 0:
+            if self.fill(0) == 0:  # EOF: whatever is buffered, maybe nothing
+                return self.take(csapp_rio_buffered(&self.r))
+            n = csapp_rio_line_length(&self.r, limit, &scanned)
+        return self.take(n)
+
+    cdef bytes read_bytes(self, Py_ssize_t n):
+        """n bytes, short only at EOF; n < 0 reads to EOF."""
+        cdef size_t avail = csapp_rio_buffered(&self.r)
+        cdef size_t step = FIRST_CHUNK
+        cdef size_t need
+        if n >= 0 and <size_t>n <= avail:
+            return self.take(<size_t>n)
+        while n < 0 or avail < <size_t>n:
+            need = UNBOUNDED if n < 0 else <size_t>n - avail
+            if need > step:
+                need = step
+            if self.fill(need) == 0:
+                break
+            avail = csapp_rio_buffered(&self.r)
+            if step < MAX_CHUNK:
+                step *= 2
+        return self.take(avail if n < 0 or avail < <size_t>n else <size_t>n)
+
+    cdef Py_ssize_t read_into(self, Py_buffer *view) except -1:
+        """Fill view: buffered bytes first, then reads straight into it."""
+        cdef unsigned char *dest = <unsigned char *>view.buf
+        cdef size_t total = <size_t>view.len
+        cdef size_t got = csapp_rio_buffered(&self.r)
+        cdef size_t done
+        cdef int rc, err = 0
+        if got > total:
+            got = total
+        if got:
+            memcpy(dest, self.r.buf + self.r.start, got)
+            csapp_rio_consume(&self.r, got)
+        try:
+            while got < total:
+                if total - got >= self.r.bufsize:
+                    # Large: read straight into the caller's buffer.
+                    done = got
+                    with nogil:
+                        rc = csapp_readn(self.r.fd, dest, total, &done, &err)
+                    got = done
+                    if rc == 0:
+                        break
+                    if err == EINTR:
+                        PyErr_CheckSignals()
+                        continue
+                    raise_errno(err)
+                else:
+                    if self.fill(0) == 0:
+                        break
+                    done = csapp_rio_buffered(&self.r)
+                    if done > total - got:
+                        done = total - got
+                    memcpy(dest + got, self.r.buf + self.r.start, done)
+                    csapp_rio_consume(&self.r, done)
+                    got += done
+        except BaseException:
+            # Do not lose what was read: it goes back in front of the buffer.
+            if got and csapp_rio_unread(&self.r, dest, got, &err) < 0:
+                raise MemoryError()
+            raise
+        return got
+
+    # -- CSAPP's buffered reads
+
+    def readlineb(self, maxlen=C_MAXLINE):
+        """readlineb(maxlen: int = MAXLINE) -> bytes
+
+        The next line, at most maxlen - 1 bytes (CSAPP rio_readlineb)."""
+        cdef Py_ssize_t m = as_size(maxlen)
+        if m < 2:
+            raise ValueError(MSG_MAXLEN)
+        self.enter()
+        try:
+            return self.line(<size_t>(m - 1))
+        finally:
+            self.exit()
+
+    def readnb(self, n):
+        """readnb(n: int) -> bytes
+
+        Up to n bytes, short only at EOF (CSAPP rio_readnb)."""
+        cdef Py_ssize_t want = as_size(n)
+        if want < 0:
+            raise ValueError(MSG_NEGATIVE_N)
+        self.enter()
+        try:
+            return self.read_bytes(want)
+        finally:
+            self.exit()
+
+    def readinto(self, buffer):
+        """readinto(buffer) -> int
+
+        Fill buffer; the count is short only at EOF (CSAPP rio_readnb)."""
+        cdef Py_buffer view
+        get_bytes_view(buffer, &view, True)
+        try:
+            self.enter()
+            try:
+                return self.read_into(&view)
+            finally:
+                self.exit()
+        finally:
+            PyBuffer_Release(&view)
+
+    # -- io.BufferedIOBase's reads
+
+    def readline(self, size=-1):
+        """readline(size: int | None = -1) -> bytes
+
+        The next line, at most size bytes when size >= 0 (io semantics)."""
+        cdef Py_ssize_t limit = -1 if size is None else as_size(size)
+        self.enter()
+        try:
+            if limit == 0:
+                return b""
+            return self.line(<size_t>limit if limit > 0 else UNBOUNDED)
+        finally:
+            self.exit()
+
+    def read(self, n=-1):
+        """read(n: int | None = -1) -> bytes
+
+        n bytes, short only at EOF; read() reads to EOF."""
+        cdef Py_ssize_t want = size_or_all(n)
+        self.enter()
+        try:
+            return self.read_bytes(want)
+        finally:
+            self.exit()
+
+    def read1(self, n=-1):
+        """read1(n: int | None = -1) -> bytes
+
+        Up to n bytes with at most one read system call."""
+        cdef Py_ssize_t want = size_or_all(n)
+        cdef size_t avail
+        self.enter()
+        try:
+            if want == 0:
+                return b""
+            avail = csapp_rio_buffered(&self.r)
+            if avail == 0:
+                self.fill(MAX_CHUNK if want > MAX_CHUNK else <size_t>want if want > 0 else 0)
+                avail = csapp_rio_buffered(&self.r)
+            return self.take(avail if want < 0 or avail < <size_t>want else <size_t>want)
+        finally:
+            self.exit()
+
+    def peek(self, n=0):
+        """peek(n: int = 0) -> bytes
+
+        The buffered bytes, after at most one read if none are; none consumed."""
+        as_size(n)
+        self.enter()
+        try:
+            if csapp_rio_buffered(&self.r) == 0:
+                self.fill(0)
+            return PyBytes_FromStringAndSize(
+                <char *>self.r.buf + self.r.start,
+                <Py_ssize_t>csapp_rio_buffered(&self.r))
+        finally:
+            self.exit()
+
+    def readlines(self, hint=-1):
+        """readlines(hint: int | None = -1) -> list[bytes]
+
+        Lines as iteration gives them, until their total reaches hint."""
+        cdef Py_ssize_t limit = -1 if hint is None else as_size(hint)
+        cdef Py_ssize_t total = 0
+        cdef list lines = []
+        for line in self:
+            lines.append(line)
+            total += len(line)
+            if 0 < limit <= total:
+                break
+        return lines
+
+    def __iter__(self):
+        self.enter()
+        self.exit()
+        return self
+
+    def __next__(self):
+        cdef bytes line
+        self.enter()
+        try:
+            line = self.line(C_MAXLINE - 1)
+        finally:
+            self.exit()
+        if not line:
+            raise StopIteration
+        return line
+
+    # -- the rest of the file protocol
+
+    @property
+    def buffered(self):
+        """Bytes read from the kernel and not yet returned."""
+        self.check_open()
+        return csapp_rio_buffered(&self.r)
+
+    @property
+    def closed(self):
+        if self.state == UNINIT:
+            raise ValueError(MSG_UNINIT)
+        return self.state == CLOSED
+
+    def fileno(self):
+        """fileno() -> int"""
+        self.check_open()
+        return self.r.fd
+
+    def readable(self):
+        """readable() -> bool"""
+        self.check_open()
+        return True
+
+    def writable(self):
+        """writable() -> bool"""
+        self.check_open()
+        return False
+
+    def seekable(self):
+        """seekable() -> bool"""
+        self.check_open()
+        return False
+
+    def isatty(self):
+        """isatty() -> bool"""
+        self.check_open()
+        return os.isatty(self.r.fd)
+
+    def flush(self):
+        """flush() -> None"""
+        self.check_open()
+
+    def close(self):
+        """close() -> None
+
+        Drop the buffer; close the descriptor only if closefd=True."""
+        cdef int fd
+        self.enter_any()
+        try:
+            if self.state == UNINIT:
+                raise ValueError(MSG_UNINIT)
+            if self.state == OPEN:
+                self.state = CLOSED
+                fd = self.r.fd
+                csapp_rio_release(&self.r)
+                if self.closefd:
+                    os.close(fd)
+        finally:
+            self.exit()
+
+    def __enter__(self):
+        self.check_open()
+        return self
+
+    def __exit__(self, *exc_info):
+        self.close()
+
+    def __sizeof__(self):
+        return object.__sizeof__(self) + self.r.cap
+
+    def __repr__(self):
+        name = f"{type(self).__module__}.{type(self).__qualname__}"
+        if self.state == OPEN:
+            return f"<{name} fd={self.r.fd} buffered={csapp_rio_buffered(&self.r)}>"
+        return f"<{name} {'closed' if self.state == CLOSED else 'uninitialized'}>"
+
+    def __reduce_ex__(self, protocol):
+        raise TypeError(f"cannot pickle '{type(self).__name__}' object")
+
+
+io.BufferedIOBase.register(Rio)
+
+
+# ------------------------------------------------------- CSAPP spellings
+
+def rio_readinitb(fd):
+    """rio_readinitb(fd: int) -> Rio
+
+    A new Rio over fd (CSAPP rio_readinitb)."""
+    return Rio(fd)
+
+
+cdef Rio check_rio(object rp):
+    if not isinstance(rp, Rio):
+        raise TypeError(f"rp must be a Rio, not '{type(rp).__name__}'")
+    return <Rio>rp
+
+
+def rio_readlineb(rp, maxlen=C_MAXLINE):
+    """rio_readlineb(rp: Rio, maxlen: int = MAXLINE) -> bytes
+
+    CSAPP rio_readlineb: rp.readlineb(maxlen)."""
+    return check_rio(rp).readlineb(maxlen)
+
+
+def rio_readnb(rp, n):
+    """rio_readnb(rp: Rio, n: int) -> bytes
+
+    CSAPP rio_readnb: rp.readnb(n)."""
+    return check_rio(rp).readnb(n)
