@@ -62,20 +62,6 @@ void csapp_rio_release(csapp_rio_t *rp)
     rp->start = rp->end = 0;
 }
 
-size_t csapp_rio_line_length(const csapp_rio_t *rp, size_t limit, size_t *scanned)
-{
-    size_t avail = rp->end - rp->start;
-    size_t span = avail < limit ? avail : limit;
-    if (*scanned < span) {
-        const unsigned char *from = rp->buf + rp->start;
-        const unsigned char *nl = memchr(from + *scanned, '\n', span - *scanned);
-        if (nl != NULL)
-            return (size_t)(nl - from) + 1;
-        *scanned = span;
-    }
-    return avail >= limit ? limit : 0;
-}
-
 /* Move the buffered bytes to the front of the buffer. */
 static void compact(csapp_rio_t *rp)
 {
@@ -138,14 +124,10 @@ ssize_t csapp_rio_fill(csapp_rio_t *rp, size_t want, int *err)
     return got;
 }
 
-void csapp_rio_consume(csapp_rio_t *rp, size_t n)
+void csapp_rio_shrink(csapp_rio_t *rp)
 {
-    rp->start += n;
-    if (rp->start == rp->end)
-        rp->start = rp->end = 0;
     if (rp->cap > rp->bufsize && rp->end - rp->start <= rp->bufsize) {
-        /* A long result is out: give the extra memory back. A failed
-         * shrink keeps the larger buffer, which is still correct. */
+        /* A failed shrink keeps the larger buffer, which is still correct. */
         int err;
         compact(rp);
         (void)resize(rp, rp->bufsize, &err);

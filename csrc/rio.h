@@ -12,6 +12,7 @@
 
 #include <errno.h>
 #include <stddef.h>
+#include <string.h>
 #include <sys/types.h>
 
 /*
@@ -66,7 +67,20 @@ static inline int csapp_would_block(int err)
  * Returns 0 when neither is buffered yet. *scanned (0 on the first call)
  * remembers how far the search went, so a long line is searched only once.
  */
-size_t csapp_rio_line_length(const csapp_rio_t *rp, size_t limit, size_t *scanned);
+static inline size_t csapp_rio_line_length(const csapp_rio_t *rp, size_t limit,
+                                           size_t *scanned)
+{
+    size_t avail = rp->end - rp->start;
+    size_t span = avail < limit ? avail : limit;
+    if (*scanned < span) {
+        const unsigned char *from = rp->buf + rp->start;
+        const unsigned char *nl = memchr(from + *scanned, '\n', span - *scanned);
+        if (nl != NULL)
+            return (size_t)(nl - from) + 1;
+        *scanned = span;
+    }
+    return avail >= limit ? limit : 0;
+}
 
 /*
  * csapp_rio_reserve -- make room for at least `room` bytes after end, by
@@ -82,8 +96,18 @@ int csapp_rio_reserve(csapp_rio_t *rp, size_t room, int *err);
  */
 ssize_t csapp_rio_fill(csapp_rio_t *rp, size_t want, int *err);
 
-/* Consume n buffered bytes (n <= buffered); shrink a grown buffer back. */
-void csapp_rio_consume(csapp_rio_t *rp, size_t n);
+/* Give a buffer that grew past bufsize back once what it holds fits again. */
+void csapp_rio_shrink(csapp_rio_t *rp);
+
+/* Consume n buffered bytes (n <= buffered). */
+static inline void csapp_rio_consume(csapp_rio_t *rp, size_t n)
+{
+    rp->start += n;
+    if (rp->start == rp->end)
+        rp->start = rp->end = 0;
+    if (rp->cap > rp->bufsize)
+        csapp_rio_shrink(rp);
+}
 
 /*
  * csapp_rio_unread -- put n bytes back in front of the buffered ones (bytes a

@@ -356,13 +356,6 @@ cdef class Rio:
 
     # -- the buffer (called with the lock held)
 
-    cdef bytes take(self, size_t n):
-        """The next n buffered bytes as bytes, consumed."""
-        cdef bytes out = PyBytes_FromStringAndSize(
-            <char *>self.r.buf + self.r.start, <Py_ssize_t>n)
-        csapp_rio_consume(&self.r, n)
-        return out
-
     cdef Py_ssize_t fill(self, size_t want) except -1:
         """One read(2) of up to want bytes into the buffer; 0 at EOF.
 
@@ -390,9 +383,9 @@ cdef class Rio:
         cdef size_t n = csapp_rio_line_length(&self.r, limit, &scanned)
         while n == 0:
             if self.fill(0) == 0:  # EOF: whatever is buffered, maybe nothing
-                return self.take(csapp_rio_buffered(&self.r))
+                return take(self, csapp_rio_buffered(&self.r))
             n = csapp_rio_line_length(&self.r, limit, &scanned)
-        return self.take(n)
+        return take(self, n)
 
     cdef bytes read_bytes(self, Py_ssize_t n):
         """n bytes, short only at EOF; n < 0 reads to EOF."""
@@ -400,7 +393,7 @@ cdef class Rio:
         cdef size_t step = FIRST_CHUNK
         cdef size_t need
         if n >= 0 and <size_t>n <= avail:
-            return self.take(<size_t>n)
+            return take(self, <size_t>n)
         while n < 0 or avail < <size_t>n:
             need = UNBOUNDED if n < 0 else <size_t>n - avail
             if need > step:
@@ -410,7 +403,7 @@ cdef class Rio:
             avail = csapp_rio_buffered(&self.r)
             if step < MAX_CHUNK:
                 step *= 2
-        return self.take(avail if n < 0 or avail < <size_t>n else <size_t>n)
+        return take(self, avail if n < 0 or avail < <size_t>n else <size_t>n)
 
     cdef Py_ssize_t read_into(self, Py_buffer *view) except -1:
         """Fill view: buffered bytes first, then reads straight into it."""
@@ -463,6 +456,9 @@ cdef class Rio:
         cdef Py_ssize_t m = as_size(maxlen)
         if m < 2:
             raise ValueError(MSG_MAXLEN)
+        fast = line_unlocked(self, <size_t>(m - 1))
+        if fast is not None:
+            return fast
         self.enter()
         try:
             return self.line(<size_t>(m - 1))
@@ -504,6 +500,14 @@ cdef class Rio:
 
         The next line, at most size bytes when size >= 0 (io semantics)."""
         cdef Py_ssize_t limit = -1 if size is None else as_size(size)
+        if limit > 0:
+            fast = line_unlocked(self, <size_t>limit)
+            if fast is not None:
+                return fast
+        elif limit < 0:
+            fast = line_unlocked(self, UNBOUNDED)
+            if fast is not None:
+                return fast
         self.enter()
         try:
             if limit == 0:
@@ -537,7 +541,7 @@ cdef class Rio:
             if avail == 0:
                 self.fill(MAX_CHUNK if want > MAX_CHUNK else <size_t>want if want > 0 else 0)
                 avail = csapp_rio_buffered(&self.r)
-            return self.take(avail if want < 0 or avail < <size_t>want else <size_t>want)
+            return take(self, avail if want < 0 or avail < <size_t>want else <size_t>want)
         finally:
             self.exit()
 
@@ -576,7 +580,9 @@ cdef class Rio:
         return self
 
     def __next__(self):
-        cdef bytes line
+        cdef bytes line = line_unlocked(self, C_MAXLINE - 1)
+        if line is not None:
+            return line
         self.enter()
         try:
             line = self.line(C_MAXLINE - 1)
@@ -665,6 +671,34 @@ cdef class Rio:
 
     def __reduce_ex__(self, protocol):
         raise TypeError(f"cannot pickle '{type(self).__name__}' object")
+
+
+# Hot paths as plain functions: no virtual call, inlined by the C compiler.
+
+cdef inline bytes take(Rio self, size_t n):
+    """The next n buffered bytes as bytes, consumed (the lock is held, or the GIL
+    alone protects the unlocked path)."""
+    cdef bytes out = PyBytes_FromStringAndSize(
+        <char *>self.r.buf + self.r.start, <Py_ssize_t>n)
+    csapp_rio_consume(&self.r, n)
+    return out
+
+
+cdef inline bytes line_unlocked(Rio self, size_t limit):
+    """The next line if it is wholly buffered, taken without the lock; else None.
+
+    Safe under the GIL: this path makes no call that can release it, and it
+    runs only when no other call is inside (owner == 0). A call that holds the
+    lock keeps owner set even while it waits in read(2) without the GIL, and a
+    signal handler re-entering sees owner set too."""
+    cdef size_t scanned = 0
+    cdef size_t n
+    if self.state != OPEN or self.owner != 0:
+        return None
+    n = csapp_rio_line_length(&self.r, limit, &scanned)
+    if n == 0:
+        return None
+    return take(self, n)
 
 
 io.BufferedIOBase.register(Rio)
