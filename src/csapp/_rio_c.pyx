@@ -1,4 +1,4 @@
-# cython: language_level=3, embedsignature=True, boundscheck=False, wraparound=False
+# cython: language_level=3, embedsignature=True, binding=False, boundscheck=False, wraparound=False
 """Compiled RIO: CSAPP's robust I/O package, Cython over the C core in csrc/.
 
 The twin of ``csapp._rio_py``: same names, results, exceptions and messages
@@ -95,6 +95,9 @@ cdef str MSG_MAXLEN = "maxlen must be at least 2"
 cdef str MSG_BUFSIZE = "bufsize must be between 1 and 2**30"
 
 cdef size_t UNBOUNDED = <size_t>PY_SSIZE_T_MAX
+# Default arguments as objects, so the hot paths can skip converting them.
+cdef object DEFAULT_MAXLEN = C_MAXLINE
+cdef object DEFAULT_SIZE = -1
 
 
 # ------------------------------------------------------------------ helpers
@@ -104,7 +107,7 @@ cdef int raise_errno(int err) except -1:
     raise OSError(err, os.strerror(err))
 
 
-cdef Py_ssize_t as_size(object n) except? -2:
+cdef inline Py_ssize_t as_size(object n) except? -2:
     """An index as Py_ssize_t, saturated at +-PY_SSIZE_T_MAX (no OverflowError)."""
     cdef int overflow = 0
     cdef long value
@@ -449,11 +452,11 @@ cdef class Rio:
 
     # -- CSAPP's buffered reads
 
-    def readlineb(self, maxlen=C_MAXLINE):
+    def readlineb(self, maxlen=DEFAULT_MAXLEN):
         """readlineb(maxlen: int = MAXLINE) -> bytes
 
         The next line, at most maxlen - 1 bytes (CSAPP rio_readlineb)."""
-        cdef Py_ssize_t m = as_size(maxlen)
+        cdef Py_ssize_t m = C_MAXLINE if maxlen is DEFAULT_MAXLEN else as_size(maxlen)
         if m < 2:
             raise ValueError(MSG_MAXLEN)
         fast = line_unlocked(self, <size_t>(m - 1))
@@ -495,11 +498,11 @@ cdef class Rio:
 
     # -- io.BufferedIOBase's reads
 
-    def readline(self, size=-1):
+    def readline(self, size=DEFAULT_SIZE):
         """readline(size: int | None = -1) -> bytes
 
         The next line, at most size bytes when size >= 0 (io semantics)."""
-        cdef Py_ssize_t limit = -1 if size is None else as_size(size)
+        cdef Py_ssize_t limit = -1 if size is None or size is DEFAULT_SIZE else as_size(size)
         if limit > 0:
             fast = line_unlocked(self, <size_t>limit)
             if fast is not None:
