@@ -88,13 +88,13 @@ static int resize(csapp_rio_t *rp, size_t cap, int *err)
 
 int csapp_rio_reserve(csapp_rio_t *rp, size_t room, int *err)
 {
-    if (rp->cap - rp->end >= room)
-        return 0;
     if (rp->start == rp->end)
         rp->start = rp->end = 0;
-    else if (rp->start > 0 && rp->cap - (rp->end - rp->start) >= room)
+    /* Little free space at the end: move the buffered bytes to the front,
+     * so the next read can ask for (nearly) a whole bufsize. */
+    if (rp->start > 0 && rp->cap - rp->end < rp->bufsize / 2 + 1)
         compact(rp);
-    if (rp->cap - rp->end >= room)
+    if (rp->cap - rp->end >= room && rp->cap > 0)
         return 0;
     compact(rp);
     size_t need = rp->end + room;
@@ -102,6 +102,8 @@ int csapp_rio_reserve(csapp_rio_t *rp, size_t room, int *err)
         *err = ENOMEM;
         return -1;
     }
+    if (rp->cap >= need && rp->cap > 0)
+        return 0;
     size_t cap = rp->cap > rp->bufsize ? rp->cap : rp->bufsize;
     while (cap < need)
         cap = cap > SIZE_MAX / 2 ? need : cap * 2;

@@ -83,8 +83,9 @@ static inline size_t csapp_rio_line_length(const csapp_rio_t *rp, size_t limit,
 }
 
 /*
- * csapp_rio_reserve -- make room for at least `room` bytes after end, by
- * moving the buffered bytes to the front or by growing the buffer.
+ * csapp_rio_reserve -- make room for at least `room` bytes after end (room
+ * 1: any free space), by moving the buffered bytes to the front when little
+ * space is left, and growing the buffer only when that is not enough.
  * Returns 0, or -1 with *err = ENOMEM.
  */
 int csapp_rio_reserve(csapp_rio_t *rp, size_t room, int *err);

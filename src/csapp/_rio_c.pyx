@@ -360,15 +360,17 @@ cdef class Rio:
     # -- the buffer (called with the lock held)
 
     cdef Py_ssize_t fill(self, size_t want) except -1:
-        """One read(2) of up to want bytes into the buffer; 0 at EOF.
+        """One read(2) into the buffer, of up to max(want, bufsize) bytes; 0 at EOF.
 
-        EINTR runs the signal handlers and retries; if one raises, or on any
-        error, what is buffered stays buffered."""
+        The buffer grows only when it is full of pending bytes or want is
+        more than bufsize. EINTR runs the signal handlers and retries; if one
+        raises, or on any error, what is buffered stays buffered."""
         cdef ssize_t got
         cdef int err = 0
+        cdef size_t room = want if want > self.r.bufsize else 1
         if want < self.r.bufsize:
             want = self.r.bufsize
-        if csapp_rio_reserve(&self.r, want, &err) < 0:
+        if csapp_rio_reserve(&self.r, room, &err) < 0:
             raise MemoryError()
         while True:
             with nogil:
