@@ -1,0 +1,100 @@
+"""Peer echo servers the benchmarks compare ours with, each as a user would
+write it with the standard library or uvloop: line in, same line out.
+
+Run one: ``python -m csapp.benchmarks.peers KIND PORT`` with KIND one of
+``socketserver``, ``asyncio``, ``uvloop``. It prints ``listening on port N``
+and serves until SIGTERM/SIGINT. TCP_NODELAY is left off on every accepted
+connection (asyncio turns it on by default; we turn it off), so all servers
+compared, ours and the C one included, use the kernel default.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import socket
+import socketserver
+import sys
+from typing import Any
+
+
+class _LineEcho(socketserver.StreamRequestHandler):
+    def handle(self) -> None:
+        readline = self.rfile.readline
+        sendall = self.request.sendall
+        try:
+            while True:
+                line = readline(8192)
+                if not line:
+                    return
+                sendall(line)
+        except (ConnectionError, OSError):
+            return
+
+
+class _ThreadingServer(socketserver.ThreadingTCPServer):
+    allow_reuse_address = True
+    daemon_threads = True
+    request_queue_size = 1024
+
+
+def serve_socketserver(port: int) -> None:
+    with _ThreadingServer(("127.0.0.1", port), _LineEcho) as server:
+        print(f"listening on port {server.server_address[1]}", flush=True)
+        signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt))
+        try:
+            server.serve_forever(poll_interval=0.2)
+        except KeyboardInterrupt:
+            pass
+
+
+async def _asyncio_main(port: int) -> None:
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        sock: Any = writer.get_extra_info("socket")
+        if sock is not None:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 0)
+        try:
+            while True:
+                line = await reader.readline()
+                if not line:
+                    break
+                writer.write(line)
+                await writer.drain()
+        except (ConnectionError, OSError):
+            pass
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", port, backlog=1024)
+    print(f"listening on port {server.sockets[0].getsockname()[1]}", flush=True)
+    stop = asyncio.get_running_loop().create_future()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        asyncio.get_running_loop().add_signal_handler(sig, stop.set_result, None)
+    async with server:
+        await stop
+
+
+def serve_asyncio(port: int) -> None:
+    asyncio.run(_asyncio_main(port))
+
+
+def serve_uvloop(port: int) -> None:
+    import uvloop  # the [bench] extra
+    uvloop.install()
+    asyncio.run(_asyncio_main(port))
+
+
+SERVERS = {"socketserver": serve_socketserver, "asyncio": serve_asyncio, "uvloop": serve_uvloop}
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 2 or argv[0] not in SERVERS:
+        print(f"usage: python -m csapp.benchmarks.peers {{{'|'.join(SERVERS)}}} PORT",
+              file=sys.stderr)
+        return 2
+    SERVERS[argv[0]](int(argv[1]))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
