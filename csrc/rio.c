@@ -35,12 +35,22 @@ int csapp_writen(int fd, const void *buf, size_t n, size_t *done, int *err)
     const unsigned char *p = buf;
     while (*done < n) {
         size_t want = n - *done;
-        ssize_t put = write(fd, p + *done, want < CSAPP_IO_MAX ? want : CSAPP_IO_MAX);
+        if (want > CSAPP_IO_MAX)
+            want = CSAPP_IO_MAX;
+        ssize_t put = write(fd, p + *done, want);
         if (put < 0) {
             *err = errno;
             return -1;
         }
         *done += (size_t)put;
+        /* A short write: on a blocking descriptor, a signal arrived after some
+         * bytes went out (write(2) then returns the count, not EINTR). Report
+         * it as EINTR, so the caller runs the signal handlers before the next
+         * write, which may block for good (as socket.sendall does). */
+        if ((size_t)put < want && *done < n) {
+            *err = EINTR;
+            return -1;
+        }
     }
     return 0;
 }

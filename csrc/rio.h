@@ -25,6 +25,8 @@ int csapp_readn(int fd, void *buf, size_t n, size_t *done, int *err);
 /*
  * csapp_writen -- CSAPP rio_writen: write buf[*done:n] until all of it is out.
  * Returns 0 when *done == n, -1 on error with *err set; *done is exact.
+ * A short write(2) also returns -1 with *err = EINTR (a signal cut it short
+ * on a blocking descriptor), so the caller runs its handlers and resumes.
  */
 int csapp_writen(int fd, const void *buf, size_t n, size_t *done, int *err);
 

@@ -20,6 +20,18 @@ from ._rio import (
     rio_readnb,
     rio_writen,
 )
+from .echo import echo
+from .servers import (
+    SERVERS,
+    ServerConfig,
+    ServerControl,
+    serve_event,
+    serve_iterative,
+    serve_prethreaded,
+    serve_process,
+    serve_thread,
+)
+from .sockets import open_clientfd, open_listenfd
 
 __version__ = "0.1.0"
 
@@ -30,11 +42,22 @@ __all__ = [
     "MAXLINE",
     "RIO_BUFSIZE",
     "Rio",
+    "SERVERS",
+    "ServerConfig",
+    "ServerControl",
     "__version__",
+    "echo",
+    "open_clientfd",
+    "open_listenfd",
     "rio_readinitb",
     "rio_readinto",
     "rio_readlineb",
     "rio_readn",
     "rio_readnb",
     "rio_writen",
+    "serve_event",
+    "serve_iterative",
+    "serve_prethreaded",
+    "serve_process",
+    "serve_thread",
 ]

@@ -90,9 +90,18 @@ def _byte_view(obj: Any, writable: bool) -> memoryview:
     return view
 
 
-def _read_chunk(fd: int, want: int) -> bytes:
-    """One ``read`` of at most ``want`` bytes, never allocating more than a chunk."""
-    return os.read(fd, want if want <= _MAX_CHUNK else _MAX_CHUNK)
+# Signal safety of the Rio. CPython runs pending signal handlers only at
+# certain points of the bytecode: when a function starts, at loop back-edges
+# and right after a call made from bytecode returns (never after a plain
+# assignment, subscript or ``+=``). So ``data = os.read(...)`` loses ``data``
+# when a handler raises just as the read returns (likely when the signal
+# landed on another thread). The Rio therefore reads with
+# ``parts += map(os.read, (fd,), (size,))``: the list is extended by C code,
+# so the bytes are stored before any handler can run, and they are moved into
+# the buffer or the pending result by assignments only. Every exception path
+# then puts what was taken from the kernel back in front of the buffer. (A
+# result can still be dropped once committed, as the call returns: that is
+# so for any call in CPython, the compiled twin included.)
 
 
 # ---------------------------------------------------------------- unbuffered
@@ -157,12 +166,19 @@ def rio_writen(fd: int, data: Any) -> int:
     view = _byte_view(data, writable=False)
     with view:
         total = view.nbytes
+        # Each count is stored by C code (list.extend over map), not by
+        # bytecode: CPython runs pending signal handlers as soon as a call
+        # made from bytecode returns, so with ``done += os.write(...)`` a
+        # handler raising right after a short write (a blocked write(2)
+        # interrupted after it moved some bytes) would drop that count.
+        counts: List[int] = []
         done = 0
         try:
             while done < total:
-                done += os.write(fd, view[done:])
+                counts.extend(map(os.write, (fd,), (view[done:],)))
+                done += counts[-1]
         except BaseException as exc:
-            exc.characters_written = done
+            exc.characters_written = sum(counts)
             raise
     return total
 
@@ -183,6 +199,8 @@ class Rio:
                  "_lock", "_owner", "__weakref__")
 
     _state: int
+    _owner: int
+    _lock: threading.Lock
 
     def __new__(cls, *args: Any, **kwargs: Any) -> "Rio":
         self = super().__new__(cls)
@@ -198,41 +216,44 @@ class Rio:
 
     def __init__(self, fd: int, bufsize: int = RIO_BUFSIZE, *,
                  closefd: bool = False) -> None:
-        self._enter_any()
-        try:
-            self._state = _UNINIT
-            self._buf = b""
-            self._pos = 0
-            fd = _check_fd(fd)
-            bufsize = _index(bufsize)
-            if not 1 <= bufsize <= _MAX_BUFSIZE:
-                raise ValueError(MSG_BUFSIZE)
-            self._fd = fd
-            self._bufsize = bufsize
-            self._closefd = bool(closefd)
-            self._state = _OPEN
-        finally:
-            self._exit()
+        self._not_reentrant()
+        with self._lock:
+            try:
+                self._owner = threading.get_ident()
+                self._state = _UNINIT
+                self._buf = b""
+                self._pos = 0
+                fd = _check_fd(fd)
+                bufsize = _index(bufsize)
+                if not 1 <= bufsize <= _MAX_BUFSIZE:
+                    raise ValueError(MSG_BUFSIZE)
+                self._fd = fd
+                self._bufsize = bufsize
+                self._closefd = bool(closefd)
+                self._state = _OPEN
+            finally:
+                self._owner = 0
 
-    # -- the lock: one call at a time; a signal handler re-entering is refused
+    # -- the lock: one call at a time; a signal handler re-entering is refused.
+    #
+    # Every method takes it as ``with self._lock: try: self._begin() ...
+    # finally: self._owner = 0``. CPython runs signal handlers only at certain
+    # points (after a call returns, at loop back-edges), never between
+    # BEFORE_WITH acquiring the lock and the protected block, so a handler
+    # that raises can never leave the lock held (an explicit ``acquire()``
+    # call followed by ``try`` could: the Rio would then refuse every later
+    # call as reentrant, or deadlock other threads).
 
-    def _enter_any(self) -> None:
-        me = threading.get_ident()
-        if not self._lock.acquire(False):
-            if self._owner == me:
-                raise RuntimeError(MSG_REENTRANT)
-            self._lock.acquire()
-        self._owner = me
+    def _not_reentrant(self) -> None:
+        """Called before taking the lock: a handler re-entering would deadlock."""
+        if self._owner == threading.get_ident():
+            raise RuntimeError(MSG_REENTRANT)
 
-    def _enter(self) -> None:
-        self._enter_any()
+    def _begin(self) -> None:
+        """Called with the lock held, inside the ``try`` that resets ``_owner``."""
+        self._owner = threading.get_ident()
         if self._state != _OPEN:
-            self._exit()
             raise ValueError(MSG_CLOSED if self._state == _CLOSED else MSG_UNINIT)
-
-    def _exit(self) -> None:
-        self._owner = 0
-        self._lock.release()
 
     def _check_open(self) -> None:
         if self._state != _OPEN:
@@ -265,18 +286,20 @@ class Rio:
             return buf[pos:end]
         # Not enough buffered: collect in ``pending`` until a newline, the
         # limit or EOF. On any exception ``pending`` goes back to the buffer.
+        fd = self._fd
+        bufsize = self._bufsize
         pending = bytearray(buf[pos:])
         self._buf = b""
         self._pos = 0
         try:
             while True:
                 scan = len(pending)
-                data = os.read(self._fd, self._bufsize)
-                if not data:
-                    line = bytes(pending)
-                    pending = bytearray()
-                    return line
-                pending += data
+                chunk: List[bytes] = []
+                chunk += map(os.read, (fd,), (bufsize,))  # stored by C code
+                pending += chunk[0]
+                if len(pending) == scan:  # EOF
+                    cut = scan
+                    break
                 end = limit if limit >= 0 else len(pending)
                 i = pending.find(b"\n", scan, end)
                 if i >= 0:
@@ -285,12 +308,16 @@ class Rio:
                 if limit >= 0 and len(pending) >= limit:
                     cut = limit
                     break
+            # Commit with assignments only (no handler can run in between).
+            self._buf = b"" + pending[cut:]
+            self._pos = 0
+            line = b"" + pending[:cut]
+            del pending[:]
+            return line
         except BaseException:
             if pending:
                 self._keep(bytes(pending))
             raise
-        self._buf = bytes(pending[cut:])
-        return bytes(pending[:cut])
 
     def _read(self, n: int) -> bytes:
         """``n`` bytes, short only at EOF; ``n < 0`` reads to EOF."""
@@ -300,34 +327,43 @@ class Rio:
         if 0 <= n <= avail:
             self._pos = pos + n
             return buf[pos:pos + n]
+        fd = self._fd
+        bufsize = self._bufsize
+        step = max(bufsize, _FIRST_CHUNK)
+        # ``parts`` holds everything taken for this call; on any exception it
+        # goes back in front of the buffer.
         parts = [buf[pos:]] if avail else []
         got = avail
         self._buf = b""
         self._pos = 0
-        bufsize = self._bufsize
-        step = max(bufsize, _FIRST_CHUNK)
         try:
             while n < 0 or got < n:
                 want = n - got if n >= 0 else step
                 if want >= bufsize:
-                    data = _read_chunk(self._fd, min(want, step))
+                    size = min(want, step, _MAX_CHUNK)
+                    parts += map(os.read, (fd,), (size,))  # stored by C code
+                    data = parts[-1]
                     if step < _MAX_CHUNK:
                         step *= 2
                 else:
-                    data = os.read(self._fd, bufsize)
+                    parts += map(os.read, (fd,), (bufsize,))
+                    data = parts[-1]
                     if len(data) > want:
+                        # The surplus moves to the buffer: assignments only.
                         self._buf = data
                         self._pos = want
                         data = data[:want]
+                        parts[-1] = data
                 if not data:
                     break
-                parts.append(data)
                 got += len(data)
+            result = b"".join(parts)
+            parts = []
+            return result
         except BaseException:
             if parts:
                 self._keep(b"".join(parts))
             raise
-        return b"".join(parts)
 
     # -- CSAPP's buffered reads
 
@@ -337,54 +373,70 @@ class Rio:
             maxlen = _index(maxlen)
         if maxlen < 2:
             raise ValueError(MSG_MAXLEN)
-        self._enter()
-        try:
-            return self._line(maxlen - 1)
-        finally:
-            self._exit()
+        self._not_reentrant()
+        with self._lock:
+            try:
+                self._begin()
+                return self._line(maxlen - 1)
+            finally:
+                self._owner = 0
 
     def readnb(self, n: int) -> bytes:
         """Up to ``n`` bytes, short only at EOF (CSAPP ``rio_readnb``)."""
         n = _index(n)
         if n < 0:
             raise ValueError(MSG_NEGATIVE_N)
-        self._enter()
-        try:
-            return self._read(n)
-        finally:
-            self._exit()
+        self._not_reentrant()
+        with self._lock:
+            try:
+                self._begin()
+                return self._read(n)
+            finally:
+                self._owner = 0
 
     def readinto(self, buffer: Any) -> int:
         """Fill ``buffer``; the count is short only at EOF (``rio_readnb``)."""
         view = _byte_view(buffer, writable=True)
         with view:
-            self._enter()
-            try:
-                return self._readinto(view)
-            finally:
-                self._exit()
+            self._not_reentrant()
+            with self._lock:
+                try:
+                    self._begin()
+                    return self._readinto(view)
+                finally:
+                    self._owner = 0
 
     def _readinto(self, view: memoryview) -> int:
         total = view.nbytes
+        fd = self._fd
+        bufsize = self._bufsize
         buf = self._buf
         pos = self._pos
         got = min(total, len(buf) - pos)
         view[:got] = buf[pos:pos + got]
         self._pos = pos + got
+        counts: List[int] = []
         try:
             while got < total:
                 want = total - got
-                if want >= self._bufsize:
-                    count = os.readv(self._fd, [view[got:]])
+                if want >= bufsize:
+                    # Straight into the caller's buffer; the count is stored
+                    # by C code and added to ``got`` by assignment only.
+                    counts += map(os.readv, (fd,), ([view[got:]],))
+                    count = counts[-1]
+                    got += count
                 else:
-                    data = os.read(self._fd, self._bufsize)
-                    count = min(len(data), want)
+                    chunk: List[bytes] = []
+                    chunk += map(os.read, (fd,), (bufsize,))
+                    data = chunk[0]
+                    self._buf = data          # the buffer was empty
+                    self._pos = 0
+                    count = want if want < len(data) else len(data)
                     view[got:got + count] = data[:count]
-                    self._buf = data
                     self._pos = count
+                    got += count
                 if count == 0:
                     break
-                got += count
         except BaseException:
             if got:
                 self._keep(bytes(view[:got]))
@@ -399,54 +451,63 @@ class Rio:
             size = -1
         elif type(size) is not int:
             size = _index(size)
-        self._enter()
-        try:
-            if size == 0:
-                return b""
-            return self._line(size if size > 0 else -1)
-        finally:
-            self._exit()
+        self._not_reentrant()
+        with self._lock:
+            try:
+                self._begin()
+                if size == 0:
+                    return b""
+                return self._line(size if size > 0 else -1)
+            finally:
+                self._owner = 0
 
     def read(self, n: Optional[int] = -1) -> bytes:
         """``n`` bytes, short only at EOF; ``read()`` reads to EOF."""
         n = _size_or_all(n)
-        self._enter()
-        try:
-            return self._read(n)
-        finally:
-            self._exit()
+        self._not_reentrant()
+        with self._lock:
+            try:
+                self._begin()
+                return self._read(n)
+            finally:
+                self._owner = 0
 
     def read1(self, n: Optional[int] = -1) -> bytes:
         """Up to ``n`` bytes with at most one ``read`` system call."""
         n = _size_or_all(n)
-        self._enter()
-        try:
-            if n == 0:
-                return b""
-            avail = len(self._buf) - self._pos
-            if avail:
+        self._not_reentrant()
+        with self._lock:
+            try:
+                self._begin()
+                if n == 0:
+                    return b""
+                if self._pos == len(self._buf):
+                    # One read into the buffer (stored by C code, see above).
+                    size = n if n > self._bufsize else self._bufsize
+                    chunk: List[bytes] = []
+                    chunk += map(os.read, (self._fd,), (min(size, _MAX_CHUNK),))
+                    self._buf = chunk[0]
+                    self._pos = 0
+                avail = len(self._buf) - self._pos
                 return self._take(avail if n < 0 else min(n, avail))
-            bufsize = self._bufsize
-            if n > bufsize:
-                return _read_chunk(self._fd, n)
-            data = os.read(self._fd, bufsize)
-            self._buf = data
-            self._pos = 0
-            return self._take(len(data) if n < 0 else min(n, len(data)))
-        finally:
-            self._exit()
+            finally:
+                self._owner = 0
 
     def peek(self, n: int = 0) -> bytes:
         """The buffered bytes, after at most one ``read`` if none are; none consumed."""
         _index(n)
-        self._enter()
-        try:
-            if self._pos == len(self._buf):
-                self._buf = os.read(self._fd, self._bufsize)
-                self._pos = 0
-            return self._buf[self._pos:]
-        finally:
-            self._exit()
+        self._not_reentrant()
+        with self._lock:
+            try:
+                self._begin()
+                if self._pos == len(self._buf):
+                    chunk: List[bytes] = []
+                    chunk += map(os.read, (self._fd,), (self._bufsize,))
+                    self._buf = chunk[0]
+                    self._pos = 0
+                return self._buf[self._pos:]
+            finally:
+                self._owner = 0
 
     def readlines(self, hint: Optional[int] = -1) -> List[bytes]:
         """Lines as iteration gives them, until their total reaches ``hint``."""
@@ -461,16 +522,22 @@ class Rio:
         return lines
 
     def __iter__(self) -> Iterator[bytes]:
-        self._enter()
-        self._exit()
+        self._not_reentrant()
+        with self._lock:
+            try:
+                self._begin()
+            finally:
+                self._owner = 0
         return self
 
     def __next__(self) -> bytes:
-        self._enter()
-        try:
-            line = self._line(MAXLINE - 1)
-        finally:
-            self._exit()
+        self._not_reentrant()
+        with self._lock:
+            try:
+                self._begin()
+                line = self._line(MAXLINE - 1)
+            finally:
+                self._owner = 0
         if not line:
             raise StopIteration
         return line
@@ -514,18 +581,20 @@ class Rio:
 
     def close(self) -> None:
         """Drop the buffer; close the descriptor only if ``closefd=True``."""
-        self._enter_any()
-        try:
-            if self._state == _UNINIT:
-                raise ValueError(MSG_UNINIT)
-            if self._state == _OPEN:
-                self._state = _CLOSED
-                self._buf = b""
-                self._pos = 0
-                if self._closefd:
-                    os.close(self._fd)
-        finally:
-            self._exit()
+        self._not_reentrant()
+        with self._lock:
+            try:
+                self._owner = threading.get_ident()
+                if self._state == _UNINIT:
+                    raise ValueError(MSG_UNINIT)
+                if self._state == _OPEN:
+                    self._state = _CLOSED
+                    self._buf = b""
+                    self._pos = 0
+                    if self._closefd:
+                        os.close(self._fd)
+            finally:
+                self._owner = 0
 
     def __enter__(self) -> "Rio":
         self._check_open()

@@ -1,0 +1,230 @@
+"""The ``csapp`` command: echo servers and client, hostinfo, copy, demo.
+
+Bad input (a port that is not a number, an unknown host, a port in use) is one
+line on standard error and a non-zero exit status, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import sys
+from typing import Callable, List, NoReturn, Optional
+
+from . import __version__
+from ._rio import IMPLEMENTATION
+from .client import echo_client
+from .copying import COPY_METHODS, copy_fd
+from .demo import run_demo
+from .hostinfo import hostinfo
+from .server_base import ServerConfig, ServerControl
+from .servers import SERVERS
+from .sockets import local_address, open_clientfd, open_listenfd
+
+__all__ = ["main"]
+
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+STDIN_FILENO = 0
+STDOUT_FILENO = 1
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse whose usage errors are one line on standard error."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def _fail(command: str, message: str) -> int:
+    sys.stderr.write(f"csapp {command}: {message}\n")
+    sys.stderr.flush()
+    return EXIT_FAILURE
+
+
+def _port(text: str) -> int:
+    try:
+        port = int(text, 10)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"port must be a number, not {text!r}") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"port must be 0..65535, not {port}")
+    return port
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, not {text!r}")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text, 10)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive whole number, not {text!r}")
+    return value
+
+
+# ------------------------------------------------------------- commands
+
+
+def _cmd_echoserver(args: argparse.Namespace) -> int:
+    config = ServerConfig(verbose=args.verbose, idle_timeout=args.idle_timeout,
+                          max_clients=args.max_clients, threads=args.threads)
+    where = f"{args.host} port {args.port}" if args.host else f"port {args.port}"
+    try:
+        listenfd = open_listenfd(args.port, args.host)
+    except socket.gaierror as exc:
+        return _fail("echoserver", f"unknown host {args.host!r}: {exc.strerror}")
+    except OSError as exc:
+        return _fail("echoserver", f"cannot listen on {where}: {exc.strerror or exc}")
+    # Signal handlers go in before the "listening on" line: from then on,
+    # SIGINT/SIGTERM stop the server cleanly whenever they land.
+    with ServerControl() as control:
+        try:
+            host, port = local_address(listenfd)
+            print(f"listening on {host} port {port}", flush=True)
+            SERVERS[args.mode](listenfd, config=config, control=control)
+        except OSError as exc:
+            return _fail("echoserver", f"{exc.strerror or exc}")
+    return EXIT_OK
+
+
+def _cmd_echoclient(args: argparse.Namespace) -> int:
+    try:
+        clientfd = open_clientfd(args.host, args.port)
+    except socket.gaierror as exc:
+        return _fail("echoclient", f"unknown host {args.host!r}: {exc.strerror}")
+    except OSError as exc:
+        return _fail("echoclient", f"cannot connect to {args.host} port {args.port}: "
+                                   f"{exc.strerror or exc}")
+    try:
+        echo_client(clientfd, STDIN_FILENO, STDOUT_FILENO)
+    except OSError as exc:
+        return _fail("echoclient", f"connection to {args.host} port {args.port} lost: "
+                                   f"{exc.strerror or exc}")
+    finally:
+        os.close(clientfd)
+    return EXIT_OK
+
+
+def _cmd_hostinfo(args: argparse.Namespace) -> int:
+    try:
+        addresses = hostinfo(args.name)
+    except socket.gaierror as exc:
+        return _fail("hostinfo", f"{args.name}: {exc.strerror}")
+    for address in addresses:
+        print(address)
+    return EXIT_OK
+
+
+def _cmd_copy(args: argparse.Namespace) -> int:
+    try:
+        stats = copy_fd(STDIN_FILENO, STDOUT_FILENO, args.method)
+    except BrokenPipeError:
+        raise  # the reader of standard output left: main() exits quietly
+    except OSError as exc:
+        return _fail("copy", f"{exc.strerror or exc}")
+    if args.stats:
+        sys.stderr.write(stats.summary() + "\n")
+    return EXIT_OK
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    try:
+        return run_demo(sys.stdout)
+    except BrokenPipeError:
+        raise
+    except OSError as exc:
+        return _fail("demo", f"{exc.strerror or exc}")
+
+
+# --------------------------------------------------------------- parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``csapp`` argument parser with one subcommand per tool."""
+    parser = _Parser(
+        prog="csapp",
+        description="CSAPP's robust I/O (RIO), sockets and echo servers, in Python.",
+        epilog="Start with `csapp demo`. Each command has --help.")
+    parser.add_argument("--version", action="version",
+                        version=f"csapp {__version__} (implementation: {IMPLEMENTATION})")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    server = commands.add_parser(
+        "echoserver", help="run an echo server",
+        description="Echo every line a client sends back to it (CSAPP echoserver*). "
+                    "The first line on standard output is 'listening on ADDRESS port N'. "
+                    "SIGINT or SIGTERM stops it (exit status 0).")
+    server.add_argument("port", type=_port, metavar="PORT", help="TCP port; 0 picks a free one")
+    server.add_argument("--host", metavar="H", default=None,
+                        help="address to listen on (default: every IPv4 and IPv6 address)")
+    server.add_argument("--mode", choices=list(SERVERS), default="iterative",
+                        help="concurrency model (default: iterative)")
+    server.add_argument("-v", "--verbose", action="store_true",
+                        help="report connections and bytes received on standard error")
+    server.add_argument("--idle-timeout", type=_positive_float, metavar="SECONDS",
+                        help="close a client that sends nothing for this long")
+    server.add_argument("--max-clients", type=_positive_int, metavar="N",
+                        help="serve at most N clients at once; others wait to be accepted")
+    server.add_argument("--threads", type=_positive_int, metavar="N", default=8,
+                        help="prethreaded mode: size of the thread pool (default: 8)")
+    server.set_defaults(run=_cmd_echoserver)
+
+    client = commands.add_parser(
+        "echoclient", help="send standard input to an echo server",
+        description="Send each line of standard input to the server and print its reply "
+                    "(CSAPP echoclient). Stops at end of input or when the server closes.")
+    client.add_argument("host", metavar="HOST")
+    client.add_argument("port", type=_port, metavar="PORT")
+    client.set_defaults(run=_cmd_echoclient)
+
+    info = commands.add_parser(
+        "hostinfo", help="list the addresses of a host name",
+        description="Print every IPv4 and IPv6 address of NAME, one a line (CSAPP hostinfo).")
+    info.add_argument("name", metavar="NAME")
+    info.set_defaults(run=_cmd_hostinfo)
+
+    copy = commands.add_parser(
+        "copy", help="copy standard input to standard output",
+        description="Copy standard input to standard output: 'byte' makes one system call "
+                    "per byte, 'buffered' goes through a Rio, 'fast' uses sendfile/splice "
+                    "or a large buffer.")
+    copy.add_argument("--method", choices=list(COPY_METHODS), default="buffered",
+                      help="how to copy (default: buffered)")
+    copy.add_argument("--stats", action="store_true",
+                      help="print bytes, system calls, seconds and MB/s on standard error")
+    copy.set_defaults(run=_cmd_copy)
+
+    demo = commands.add_parser(
+        "demo", help="a guided tour in a few seconds",
+        description="Start an echo server, talk to it, and compare copy methods.")
+    demo.set_defaults(run=_cmd_demo)
+    return parser
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    """Run ``csapp`` with ``argv`` (default ``sys.argv[1:]``); returns the exit status."""
+    args = build_parser().parse_args(argv)
+    run: Callable[[argparse.Namespace], int] = args.run
+    try:
+        return run(args)
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # Standard output went away (``| head``): not worth a traceback.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, STDOUT_FILENO)
+        os.close(devnull)
+        return EXIT_FAILURE
