@@ -48,6 +48,7 @@ SCALE = float(os.environ.get("CSAPP_TEST_SCALE", "1") or "1")
 DEFAULT_SIZE = (MiB if SCALE >= 1 else max(256 << 10, int(MiB * SCALE))) + 1
 STRESS_SIZE = {"pipe": 4 * MiB + 1, "socketpair": 16 * MiB + 1}
 STORM = 0.001                      # seconds between SIGALRMs
+MIN_SIGNALS = 10 if SCALE >= 1 else 2   # handled during one transfer, at least
 
 # (read-like, write-like) system call numbers, for /proc/self/task/TID/syscall
 SYSCALLS = {
@@ -310,7 +311,7 @@ def run_storm_transfer(rio: ModuleType, kind: str, size: int, reader: str) -> No
         finally:
             chan.close(chan.r)          # a writer still blocked gets EPIPE
             join(thread, errors)
-    assert counter.count >= 10, f"only {counter.count} signals during the transfer"
+    assert counter.count >= MIN_SIGNALS, f"only {counter.count} signals during the transfer"
     if reader == "rio_readn":
         assert unbuffered == calls
 
@@ -363,7 +364,7 @@ def run_storm_main_writer(rio: ModuleType, kind: str, size: int) -> None:
             chan.close_w()                      # the reader sees EOF in any case
             join(thread, errors)
     assert b"".join(received) == data
-    assert counter.count >= 10, f"only {counter.count} signals during the transfer"
+    assert counter.count >= MIN_SIGNALS, f"only {counter.count} signals during the transfer"
 
 
 @pytest.mark.parametrize("kind", ["pipe", "socketpair"])

@@ -149,6 +149,11 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         return _fail("demo", f"{exc.strerror or exc}")
 
 
+def _cmd_bench(args: argparse.Namespace) -> int:
+    from .benchmarks import run as bench  # imported only when asked for
+    return bench.run(args)
+
+
 # --------------------------------------------------------------- parser
 
 
@@ -211,6 +216,15 @@ def build_parser() -> argparse.ArgumentParser:
         "demo", help="a guided tour in a few seconds",
         description="Start an echo server, talk to it, and compare copy methods.")
     demo.set_defaults(run=_cmd_demo)
+
+    bench = commands.add_parser(
+        "bench", help="benchmark against the peers (stdlib, C, asyncio, uvloop)",
+        description="Measure csapp side by side with what you would use instead, "
+                    "in one run, and print each figure as a ratio. Needs a C compiler "
+                    "for the C baselines; uvloop and matplotlib come with the [bench] extra.")
+    from .benchmarks.run import add_arguments as bench_arguments
+    bench_arguments(bench)
+    bench.set_defaults(run=_cmd_bench)
     return parser
 
 

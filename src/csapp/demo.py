@@ -121,7 +121,7 @@ def _copy_part(say: Callable[[str], None]) -> bool:
     byte, buffered = rows[0], rows[1]
     say("   Every copy is byte-exact. One byte per system call took "
         f"{byte.syscalls / max(buffered.syscalls, 1):,.0f}x as many")
-    say(f"   calls as the 8 KiB Rio buffer, and "
+    say(f"   calls as the 64 KiB Rio buffer, and "
         f"{byte.seconds / max(buffered.seconds, 1e-9):,.0f}x as long: a system call")
     say("   costs far more than the byte it moves.")
     return True
