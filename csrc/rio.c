@@ -26,6 +26,13 @@ int csapp_readn(int fd, void *buf, size_t n, size_t *done, int *err)
         if (got == 0)
             break; /* EOF */
         *done += (size_t)got;
+        /* A short read: hand control back as EINTR, so the caller runs any
+         * pending signal handler before the next read, which may block for
+         * good (a signal that arrived with the data would else wait). */
+        if (*done < n) {
+            *err = EINTR;
+            return -1;
+        }
     }
     return 0;
 }

@@ -19,6 +19,8 @@
  * csapp_readn -- CSAPP rio_readn: read into buf[*done:n] until n bytes or EOF.
  * Returns 0 when done (*done == n, or *done < n at EOF), -1 on error with
  * *err set (EINTR and EAGAIN included). *done counts every byte read so far.
+ * A short read(2) also returns -1 with *err = EINTR, so the caller runs its
+ * signal handlers before the next read blocks, then resumes.
  */
 int csapp_readn(int fd, void *buf, size_t n, size_t *done, int *err);
 

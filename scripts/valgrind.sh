@@ -2,19 +2,20 @@
 # Memcheck over the compiled RIO core: the c-implementation RIO tests under valgrind.
 #
 # Builds csapp._rio_c as released (-O2, plus -g for line numbers) in a throwaway
-# copy of the tree, then runs a representative subset of the RIO tests, compiled
-# implementation only (scripts/pytest_only_c.py deselects rio="python"), under
+# copy of the tree (the in-place build others use is not touched), then runs a
+# representative subset of the RIO tests, compiled implementation only
+# (scripts/pytest_only_c.py deselects rio="python"), under
 #
 #   valgrind --tool=memcheck --error-exitcode=1 --errors-for-leak-kinds=definite
 #            --leak-check=full --suppressions=scripts/valgrind-python.supp
 #
 # with PYTHONMALLOC=malloc (every Python object is a malloc block memcheck sees).
-# The suppressions cover only CPython's own "uninitialised value" noise whose
-# innermost frame is in libpython (see the file); invalid reads/writes, bad
-# frees, undefined bytes passed to a system call, undefined values used in our
-# code and every "definitely lost" block stay errors. It fails on any error.
+# The suppressions cover only CPython's own noise (see the file); invalid reads
+# and writes, bad frees, undefined bytes passed to a system call, undefined
+# values used in our code and every "definitely lost" block stay errors. It
+# fails on any memcheck error or any test failure.
 #
-# Subset (bounded: about 3 minutes here; valgrind runs Python ~30x slower):
+# Subset (bounded: about 2 minutes here; valgrind runs Python ~30x slower):
 #   tests/test_rio_unbuffered.py tests/test_rio_buffered.py
 #   tests/test_rio_nonblocking.py tests/test_rio_threads.py (when present)
 #   tests/test_reliability_core.py (CSAPP_TEST_SCALE=0.02: 4,000 readlineb calls,
@@ -27,8 +28,13 @@
 # (asserts wall-clock bounds on interrupts). scripts/sanitize.sh runs both
 # under ASan/UBSan.
 #
-# Usage: scripts/valgrind.sh [-- PYTEST ARGS...]   (args replace the subset)
-# Environment: PYTHON (default python3), KEEP=1 keeps the work directory and logs.
+# Usage:
+#   scripts/valgrind.sh                  the subset above
+#   scripts/valgrind.sh -- PYTEST ARGS   other tests (they replace the subset)
+#   scripts/valgrind.sh --self-test      prove the harness: a heap overflow and a
+#                                        leak planted in copies of csrc/rio.c must fail
+# Environment: PYTHON (default python3), KEEP=1 keeps the work directory and logs,
+# VALGRIND_TIMEOUT (seconds, default 1500).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -36,6 +42,8 @@ PYTHON=${PYTHON:-python3}
 PYEXE=$("$PYTHON" -c 'import sys; print(sys.executable)')
 command -v valgrind >/dev/null || { echo "valgrind.sh: valgrind is not installed"; exit 2; }
 
+MODE=subset
+if [ "${1:-}" = "--self-test" ]; then MODE=self-test; shift; fi
 if [ "${1:-}" = "--" ]; then shift; fi
 if [ $# -gt 0 ]; then
     ARGS=("$@")
@@ -53,48 +61,104 @@ WORK=$(mktemp -d "${TMPDIR:-/tmp}/csapp-valgrind.XXXXXX")
 cleanup() { if [ "${KEEP:-0}" = 1 ]; then echo "valgrind.sh: kept $WORK"; else rm -rf "$WORK"; fi; }
 trap cleanup EXIT
 
-(cd "$ROOT" && tar cf - --exclude='./.git' --exclude='*.so' \
-    --exclude='./src/csapp/_rio_c.c' --exclude='__pycache__' --exclude='./build' \
-    --exclude='*.egg-info' --exclude='./.venv*' --exclude='./.mypy_cache' \
-    --exclude='./.hypothesis' --exclude='./.benchmarks' .) | (cd "$WORK" && tar xf -)
-echo "valgrind.sh: building csapp._rio_c (-O2 -g) in $WORK"
-(cd "$WORK" && CFLAGS="-g" CSAPP_REQUIRE_EXTENSIONS=1 \
-    "$PYEXE" setup.py build_ext --inplace >build.log 2>&1) || {
-    echo "valgrind.sh: the build failed:"; tail -30 "$WORK/build.log"; exit 1; }
+copy_tree() {
+    mkdir -p "$1"
+    (cd "$ROOT" && tar cf - --exclude='./.git' --exclude='*.so' \
+        --exclude='./src/csapp/_rio_c.c' --exclude='__pycache__' --exclude='./build' \
+        --exclude='*.egg-info' --exclude='./.venv*' --exclude='./.mypy_cache' \
+        --exclude='./.hypothesis' --exclude='./.benchmarks' .) | (cd "$1" && tar xf -)
+}
 
-mkdir -p "$WORK/logs"
-VG=(valgrind --tool=memcheck --error-exitcode=1 --errors-for-leak-kinds=definite
-    --leak-check=full --show-leak-kinds=definite --num-callers=40
-    --suppressions="$ROOT/scripts/valgrind-python.supp"
-    --log-file="$WORK/logs/memcheck.%p.log")
-echo "valgrind.sh: PYTHONMALLOC=malloc ${VG[*]} $PYEXE -m pytest -p pytest_only_c ${ARGS[*]}"
+build() {
+    (cd "$1" && CFLAGS="-g" CSAPP_REQUIRE_EXTENSIONS=1 \
+        "$PYEXE" setup.py build_ext --inplace >build.log 2>&1) || {
+        echo "valgrind.sh: the build failed:"; tail -30 "$1/build.log"; return 1; }
+}
+
+# run_vg DEST ARGS...: pytest under memcheck, logs in DEST/logs; pytest's status.
+run_vg() {
+    local dest=$1
+    shift
+    mkdir -p "$dest/logs"
+    (cd "$dest" && env PYTHONMALLOC=malloc PYTHONPATH="$dest/src:$ROOT/scripts" \
+        PYTHONDONTWRITEBYTECODE=1 CSAPP_REQUIRE_EXTENSIONS=1 \
+        CSAPP_TEST_SCALE="${CSAPP_TEST_SCALE:-0.02}" CSAPP_FUZZ_OPS="${CSAPP_FUZZ_OPS:-2000}" \
+        timeout "${VALGRIND_TIMEOUT:-1500}" \
+        valgrind --tool=memcheck --error-exitcode=1 --errors-for-leak-kinds=definite \
+            --leak-check=full --show-leak-kinds=definite --num-callers=40 \
+            --suppressions="$ROOT/scripts/valgrind-python.supp" \
+            --log-file="$dest/logs/memcheck.%p.log" \
+            "$PYEXE" -m pytest -p pytest_only_c -p no:cacheprovider -q -ra "$@")
+}
+
+# summarize LOGDIR: one line per process memcheck followed; prints the errors;
+# sets ERRORS to their total.
+summarize() {
+    ERRORS=0
+    local log summary n
+    for log in "$1"/memcheck.*.log; do
+        [ -e "$log" ] || continue
+        summary=$(grep -h "ERROR SUMMARY" "$log" | tail -1 || true)
+        echo "$(basename "$log"): ${summary#*== }"
+        grep -hE "definitely lost:|indirectly lost:|possibly lost:" "$log" \
+            | sed 's/^==[0-9]*== */    /' || true
+        n=$(echo "$summary" | sed -n 's/.*ERROR SUMMARY: \([0-9]*\) errors.*/\1/p')
+        ERRORS=$((ERRORS + ${n:-1}))
+        if [ "${n:-1}" != 0 ]; then
+            echo "---- errors in $log"
+            sed -n '/Invalid\|uninitialised\|Syscall param\|are definitely lost\|Mismatched\|Source and destination overlap/,/^==[0-9]*== $/p' \
+                "$log" | head -120 || true
+        fi
+    done
+}
+
+if [ "$MODE" = self-test ]; then
+    status=0
+    for mutant in overflow leak; do
+        dest="$WORK/$mutant"
+        copy_tree "$dest"
+        case $mutant in
+            overflow) # compact() moves bytes past the end of the buffer
+                sed -i 's/memmove(rp->buf, rp->buf + rp->start, avail);/memmove(rp->buf, rp->buf + rp->start, avail + rp->cap - rp->end + 1);/' "$dest/csrc/rio.c" ;;
+            leak)     # release forgets the buffer
+                sed -i '/^void csapp_rio_release/,/^}/ s/    free(rp->buf);/    (void)0;/' "$dest/csrc/rio.c" ;;
+        esac
+        if cmp -s "$ROOT/csrc/rio.c" "$dest/csrc/rio.c"; then
+            echo "self-test: the $mutant patch no longer applies to csrc/rio.c"; status=1; continue
+        fi
+        build "$dest"
+        set +e
+        CSAPP_TEST_SCALE=0.01 run_vg "$dest" tests/test_reliability_core.py -m "not stress" \
+            -k "readlineb_no_growth and 61" >"$dest/pytest.log" 2>&1
+        rc=$?
+        set -e
+        summarize "$dest/logs" >"$dest/summary.log"
+        if [ $rc -ne 0 ] && [ "$ERRORS" -ne 0 ]; then
+            echo "self-test: $mutant caught (status $rc, $ERRORS memcheck errors)"
+            grep -m2 -hE "Invalid (read|write) of size|are definitely lost" "$dest/summary.log" \
+                | sed 's/^==[0-9]*== */    /' || true
+        else
+            echo "self-test: $mutant NOT caught (status $rc, $ERRORS memcheck errors)"; status=1
+        fi
+    done
+    exit $status
+fi
+
+copy_tree "$WORK/tree"
+echo "valgrind.sh: building csapp._rio_c (-O2 -g) in $WORK/tree"
+build "$WORK/tree"
+echo "valgrind.sh: PYTHONMALLOC=malloc valgrind --tool=memcheck --error-exitcode=1" \
+     "--errors-for-leak-kinds=definite --leak-check=full" \
+     "--suppressions=scripts/valgrind-python.supp $PYEXE -m pytest -p pytest_only_c ${ARGS[*]}"
 started=$SECONDS
 set +e
-(cd "$WORK" && env PYTHONMALLOC=malloc PYTHONPATH="$WORK/src:$ROOT/scripts" \
-    PYTHONDONTWRITEBYTECODE=1 CSAPP_REQUIRE_EXTENSIONS=1 \
-    CSAPP_TEST_SCALE="${CSAPP_TEST_SCALE:-0.02}" CSAPP_FUZZ_OPS="${CSAPP_FUZZ_OPS:-2000}" \
-    timeout "${VALGRIND_TIMEOUT:-1500}" "${VG[@]}" \
-    "$PYEXE" -m pytest -p pytest_only_c -p no:cacheprovider -q -ra "${ARGS[@]}")
+run_vg "$WORK/tree" "${ARGS[@]}"
 rc=$?
 set -e
 echo "valgrind.sh: exit status $rc after $((SECONDS - started)) s"
-
-# Summaries of every process memcheck followed (child processes are not traced).
-errors=0
-for log in "$WORK"/logs/memcheck.*.log; do
-    summary=$(grep -h "ERROR SUMMARY" "$log" | tail -1)
-    echo "$(basename "$log"): ${summary#*== }"
-    grep -hE "definitely lost:|indirectly lost:|possibly lost:|Invalid (read|write)|Invalid free|Mismatched free|Syscall param|uninitialised" "$log" \
-        | sed 's/^==[0-9]*== */    /' | sort | uniq -c | sed 's/^/  /'
-    n=$(echo "$summary" | sed -n 's/.*ERROR SUMMARY: \([0-9]*\) errors.*/\1/p')
-    errors=$((errors + ${n:-1}))
-    if [ "${n:-1}" != 0 ]; then
-        echo "---- errors in $log"
-        grep -v "^==[0-9]*== *$" "$log" | sed -n '/Invalid\|uninitialised\|Syscall param\|definitely lost in loss record\|Mismatched\|Invalid free/,/^==[0-9]*== $/p' | head -200
-    fi
-done
-if [ $rc -ne 0 ] || [ $errors -ne 0 ]; then
-    echo "valgrind.sh: FAILED (status $rc, $errors memcheck errors)"
+summarize "$WORK/tree/logs"
+if [ $rc -ne 0 ] || [ "$ERRORS" -ne 0 ]; then
+    echo "valgrind.sh: FAILED (status $rc, $ERRORS memcheck errors)"
     exit 1
 fi
-echo "valgrind.sh: OK: no invalid access, no uninitialised use in our code, nothing definitely lost"
+echo "valgrind.sh: OK: no invalid access, no undefined value in our code, nothing definitely lost"

@@ -368,6 +368,10 @@ cdef class Rio:
         cdef ssize_t got
         cdef int err = 0
         cdef size_t room = want if want > self.r.bufsize else 1
+        # Before a read that may block: run any handler whose signal arrived
+        # while the previous read was returning data (it would else wait for
+        # the next signal). What is buffered stays buffered if one raises.
+        PyErr_CheckSignals()
         if want < self.r.bufsize:
             want = self.r.bufsize
         if csapp_rio_reserve(&self.r, room, &err) < 0:
