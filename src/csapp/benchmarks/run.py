@@ -105,7 +105,11 @@ def run(args: argparse.Namespace) -> int:
         report.to_json(results, checked, args.json)
         print(f"saved {args.json}")
     if args.plot:
-        report.plot(results, args.plot)
+        try:
+            report.plot(results, args.plot)
+        except RuntimeError as exc:
+            print(f"csapp bench: {exc}", file=sys.stderr)
+            return 1
         print(f"saved {args.plot}")
     return 0
 
