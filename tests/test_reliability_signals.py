@@ -312,6 +312,7 @@ def run_storm_transfer(rio: ModuleType, kind: str, size: int, reader: str) -> No
         finally:
             chan.close(chan.r)          # a writer still blocked gets EPIPE
             join(thread, errors)
+    print(f"{rio.__name__} {kind}: {len(data)} bytes, {counter.count} SIGALRMs handled")
     assert counter.count >= MIN_SIGNALS, f"only {counter.count} signals during the transfer"
     if reader == "rio_readn":
         assert unbuffered == calls
@@ -365,6 +366,7 @@ def run_storm_main_writer(rio: ModuleType, kind: str, size: int) -> None:
             chan.close_w()                      # the reader sees EOF in any case
             join(thread, errors)
     assert b"".join(received) == data
+    print(f"{rio.__name__} {kind}: {len(data)} bytes, {counter.count} SIGALRMs handled")
     assert counter.count >= MIN_SIGNALS, f"only {counter.count} signals during the transfer"
 
 
@@ -488,6 +490,8 @@ def run_raising_writen(rio: ModuleType, kind: str, size: int) -> None:
                     break
                 received.extend(piece)
     assert done == len(data)
+    print(f"{rio.__name__} {kind}: {len(data)} bytes, rio_writen interrupted "
+          f"{interrupts} times ({zero} with nothing written, {late} late)")
     assert interrupts == sent[0] and interrupts >= MIN_INTERRUPTIONS, (interrupts, sent[0])
     assert bytes(received) == data, "the peer's bytes are not the stream"
 
@@ -599,6 +603,8 @@ def run_raising_rio_reads(rio: ModuleType, kind: str, size: int) -> None:
             chan.close(r)               # a peer still writing gets EPIPE
             join(thread, errors)
     assert got == len(data), f"EOF after {got} of {len(data)} bytes"
+    print(f"{rio.__name__} {kind}: {len(data)} bytes, Rio calls interrupted "
+          f"{interrupts} times")
     assert interrupts == sent[0] and interrupts >= MIN_INTERRUPTIONS, (interrupts, sent[0])
 
 

@@ -13,9 +13,10 @@ from __future__ import annotations
 import errno
 import io
 import os
+import sys
 import threading
 from operator import index as _index
-from typing import Any, Iterator, List, Optional
+from typing import Any, Iterator, List, Optional, Tuple
 
 __all__ = [
     "LISTENQ",
@@ -185,6 +186,37 @@ def rio_writen(fd: int, data: Any) -> int:
 
 # ------------------------------------------------------------------ buffered
 
+_SIZE_MAX = sys.maxsize
+_ITER_LIMIT = MAXLINE - 1
+_bytesio_read = io.BytesIO.read
+_bytesio_readinto = io.BytesIO.readinto
+
+
+def _clamp(n: int) -> int:
+    """Sizes beyond any possible buffer mean "as much as there is"."""
+    return _SIZE_MAX if n > _SIZE_MAX else n
+
+
+def _check_maxlen(maxlen: Any) -> int:
+    maxlen = _clamp(_index(maxlen))
+    if maxlen < 2:
+        raise ValueError(MSG_MAXLEN)
+    return maxlen
+
+
+def _raise_closed(limit: int = -1) -> bytes:
+    raise ValueError(MSG_CLOSED)
+
+
+def _raise_uninit(limit: int = -1) -> bytes:
+    raise ValueError(MSG_UNINIT)
+
+
+# The whole-lines buffer of every Rio that holds none: never written to.
+_NO_LINES = io.BytesIO()
+_NO_LINES.size = 0  # type: ignore[attr-defined]
+
+
 
 class Rio:
     """A read buffer bound to a descriptor (CSAPP ``rio_t``).
@@ -193,25 +225,36 @@ class Rio:
     ``closefd=True``. Every read method may be interleaved with the others;
     no byte is lost when a signal handler raises or a non-blocking descriptor
     would block: what was already read stays buffered for the next call.
+
+    How the buffer is kept, so that plain Python is fast: the bytes read from
+    the kernel and not yet returned are ``_lines`` (an ``io.BytesIO`` holding
+    whole lines only) followed by the chunks in the list ``_parts``. A line
+    that is wholly buffered comes from ``_lines.readline``: one call into C
+    that no other thread can interleave with, so that path takes no lock.
+    Every other path takes the lock and first moves what ``_lines`` still
+    holds into ``_parts`` (a lock-free reader then finds ``_lines`` empty and
+    waits for the lock). Bytes taken from the kernel or from ``_lines`` are
+    stored by C code (``list += map(...)``, see the note above), results are
+    computed while the Rio still holds every byte, and the new state is then
+    committed with plain assignments, where no signal handler can run.
     """
 
-    __slots__ = ("_fd", "_bufsize", "_buf", "_pos", "_closefd", "_state",
-                 "_lock", "_owner", "__weakref__")
+    __slots__ = ("_fd", "_bufsize", "_lines", "_readline", "_parts", "_closefd",
+                 "_state", "_lock", "_owner", "__weakref__")
 
     _state: int
     _owner: int
     _lock: threading.Lock
+    _parts: List[Any]
 
     def __new__(cls, *args: Any, **kwargs: Any) -> "Rio":
         self = super().__new__(cls)
-        self._state = _UNINIT
         self._lock = threading.Lock()
         self._owner = 0
-        self._buf = b""
-        self._pos = 0
         self._fd = -1
         self._bufsize = RIO_BUFSIZE
         self._closefd = False
+        self._set_state(_UNINIT)
         return self
 
     def __init__(self, fd: int, bufsize: int = RIO_BUFSIZE, *,
@@ -220,9 +263,7 @@ class Rio:
         with self._lock:
             try:
                 self._owner = threading.get_ident()
-                self._state = _UNINIT
-                self._buf = b""
-                self._pos = 0
+                self._set_state(_UNINIT)
                 fd = _check_fd(fd)
                 bufsize = _index(bufsize)
                 if not 1 <= bufsize <= _MAX_BUFSIZE:
@@ -230,19 +271,27 @@ class Rio:
                 self._fd = fd
                 self._bufsize = bufsize
                 self._closefd = bool(closefd)
-                self._state = _OPEN
+                self._set_state(_OPEN)
             finally:
                 self._owner = 0
 
+    def _set_state(self, state: int) -> None:
+        """Empty the buffer and route the lock-free path by state."""
+        self._state = state
+        self._parts = []
+        self._lines = _NO_LINES
+        if state == _OPEN:
+            self._readline = _NO_LINES.readline
+        else:
+            self._readline = _raise_closed if state == _CLOSED else _raise_uninit
+
     # -- the lock: one call at a time; a signal handler re-entering is refused.
     #
-    # Every method takes it as ``with self._lock: try: self._begin() ...
+    # Every locked method takes it as ``with self._lock: try: self._begin() ...
     # finally: self._owner = 0``. CPython runs signal handlers only at certain
     # points (after a call returns, at loop back-edges), never between
     # BEFORE_WITH acquiring the lock and the protected block, so a handler
-    # that raises can never leave the lock held (an explicit ``acquire()``
-    # call followed by ``try`` could: the Rio would then refuse every later
-    # call as reentrant, or deadlock other threads).
+    # that raises can never leave the lock held.
 
     def _not_reentrant(self) -> None:
         """Called before taking the lock: a handler re-entering would deadlock."""
@@ -259,131 +308,147 @@ class Rio:
         if self._state != _OPEN:
             raise ValueError(MSG_CLOSED if self._state == _CLOSED else MSG_UNINIT)
 
-    # -- the buffer: self._buf[self._pos:] is read from the kernel, not returned
+    # -- the buffer (every method below runs with the lock held)
 
-    def _take(self, n: int) -> bytes:
-        pos = self._pos
-        self._pos = pos + n
-        return self._buf[pos:pos + n]
+    def _gather(self) -> bytearray:
+        """Everything buffered as one bytearray, which is then all of ``_parts``
+        (so bytes appended to it in place stay in the Rio)."""
+        lines = self._lines
+        if lines.tell() < lines.size:
+            head: List[Any] = []
+            head += map(_bytesio_read, (lines,))  # stored by C code
+            head += self._parts
+            self._parts = head
+        data = bytearray().join(self._parts)
+        self._parts = [data]
+        return data
 
-    def _keep(self, pending: bytes) -> None:
-        """Put bytes already taken from the kernel back in front of the buffer."""
-        rest = self._buf[self._pos:]
-        self._buf = pending + rest if rest else pending
-        self._pos = 0
+    def _read_more(self, data: bytearray, size: int) -> int:
+        """One ``read`` of up to ``size`` bytes appended to ``data`` (which is
+        ``_parts[0]``); returns the count, 0 at EOF."""
+        self._parts += map(os.read, (self._fd,), (size,))  # stored by C code
+        new = self._parts[-1]
+        data += new
+        self._parts = [data]
+        return len(new)
+
+    def _split(self, rest: Any) -> Tuple[List[bytes], Any, Any]:
+        """The state that makes ``rest`` (the bytes after a result) the buffer:
+        whole lines to ``_lines``, the remainder to ``_parts``. Callers commit
+        it with one unpacking assignment: a handler that raises when this
+        call returns finds the Rio as it was, still holding every byte."""
+        cut = rest.rfind(b"\n") + 1
+        if cut:
+            lines = io.BytesIO(rest[:cut])
+            lines.size = cut  # type: ignore[attr-defined]
+        else:
+            lines = _NO_LINES
+        tail = bytes(rest[cut:])
+        return ([tail] if tail else []), lines, lines.readline
 
     def _line(self, limit: int) -> bytes:
         """The next line of at most ``limit`` bytes (``limit < 0``: unbounded)."""
-        buf = self._buf
-        pos = self._pos
-        end = pos + limit if limit >= 0 else len(buf)
-        i = buf.find(b"\n", pos, end)
-        if i >= 0:
-            self._pos = i + 1
-            return buf[pos:i + 1]
-        if limit >= 0 and len(buf) - pos >= limit:
-            self._pos = end
-            return buf[pos:end]
-        # Not enough buffered: collect in ``pending`` until a newline, the
-        # limit or EOF. On any exception ``pending`` goes back to the buffer.
-        fd = self._fd
-        bufsize = self._bufsize
-        pending = bytearray(buf[pos:])
-        self._buf = b""
-        self._pos = 0
-        try:
-            while True:
-                scan = len(pending)
-                chunk: List[bytes] = []
-                chunk += map(os.read, (fd,), (bufsize,))  # stored by C code
-                pending += chunk[0]
-                if len(pending) == scan:  # EOF
-                    cut = scan
-                    break
-                end = limit if limit >= 0 else len(pending)
-                i = pending.find(b"\n", scan, end)
-                if i >= 0:
-                    cut = i + 1
-                    break
-                if limit >= 0 and len(pending) >= limit:
-                    cut = limit
-                    break
-            # Commit with assignments only (no handler can run in between).
-            self._buf = b"" + pending[cut:]
-            self._pos = 0
-            line = b"" + pending[:cut]
-            del pending[:]
-            return line
-        except BaseException:
-            if pending:
-                self._keep(bytes(pending))
-            raise
+        data = self._gather()
+        scan = 0
+        while True:
+            end = len(data) if limit < 0 or limit > len(data) else limit
+            cut = data.find(b"\n", scan, end) + 1
+            if not cut and 0 <= limit <= len(data):
+                cut = limit
+            if cut:
+                line = bytes(data[:cut])
+                self._parts, self._lines, self._readline = self._split(data[cut:])
+                return line
+            scan = len(data)
+            if not self._read_more(data, self._bufsize):  # EOF
+                line = bytes(data)
+                self._parts = []
+                return line
 
     def _read(self, n: int) -> bytes:
         """``n`` bytes, short only at EOF; ``n < 0`` reads to EOF."""
-        buf = self._buf
-        pos = self._pos
-        avail = len(buf) - pos
-        if 0 <= n <= avail:
-            self._pos = pos + n
-            return buf[pos:pos + n]
-        fd = self._fd
+        if n >= 0:
+            got: List[bytes] = []
+            got += map(_bytesio_read, (self._lines,), (n,))  # stored by C code
+            if len(got[0]) == n:
+                return got[0]
+            self._parts = got + self._parts  # short: _lines is empty now
+        data = self._gather()
         bufsize = self._bufsize
         step = max(bufsize, _FIRST_CHUNK)
-        # ``parts`` holds everything taken for this call; on any exception it
-        # goes back in front of the buffer.
-        parts = [buf[pos:]] if avail else []
-        got = avail
-        self._buf = b""
-        self._pos = 0
-        try:
-            while n < 0 or got < n:
-                want = n - got if n >= 0 else step
-                if want >= bufsize:
-                    size = min(want, step, _MAX_CHUNK)
-                    parts += map(os.read, (fd,), (size,))  # stored by C code
-                    data = parts[-1]
-                    if step < _MAX_CHUNK:
-                        step *= 2
-                else:
-                    parts += map(os.read, (fd,), (bufsize,))
-                    data = parts[-1]
-                    if len(data) > want:
-                        # The surplus moves to the buffer: assignments only.
-                        self._buf = data
-                        self._pos = want
-                        data = data[:want]
-                        parts[-1] = data
-                if not data:
-                    break
-                got += len(data)
-            result = b"".join(parts)
-            parts = []
+        while n < 0 or len(data) < n:
+            want = min(n - len(data), step) if n >= 0 else step
+            if not self._read_more(data, min(max(want, bufsize), _MAX_CHUNK)):
+                break
+            if step < _MAX_CHUNK:
+                step *= 2
+        if 0 <= n < len(data):
+            result = bytes(data[:n])
+            self._parts, self._lines, self._readline = self._split(data[n:])
             return result
+        result = bytes(data)
+        self._parts = []
+        return result
+
+    def _readinto(self, view: memoryview) -> int:
+        total = view.nbytes
+        counts: List[int] = []
+        counts += map(_bytesio_readinto, (self._lines,), (view,))  # stored by C code
+        got = counts[0]
+        if got == total:
+            return got
+        data = self._gather()  # _lines is empty now: only _parts is left
+        take = min(total - got, len(data))
+        view[got:got + take] = data[:take]
+        del data[:take]
+        got += take
+        fd = self._fd
+        bufsize = self._bufsize
+        try:
+            while got < total:
+                want = total - got
+                if want >= bufsize:  # straight into the caller's buffer
+                    counts += map(os.readv, (fd,), ([view[got:]],))
+                    count = counts[-1]
+                    got += count
+                else:
+                    count = self._read_more(data, bufsize)
+                    take = min(count, want)
+                    view[got:got + take] = data[:take]
+                    del data[:take]
+                    got += take
+                if count == 0:
+                    break
+            if data:
+                self._parts, self._lines, self._readline = self._split(data)
+            return got
         except BaseException:
-            if parts:
-                self._keep(b"".join(parts))
+            if got:  # what was read goes back in front: nothing lost
+                self._parts = [bytes(view[:got]), data]
             raise
 
     # -- CSAPP's buffered reads
 
     def readlineb(self, maxlen: int = MAXLINE) -> bytes:
         """The next line, at most ``maxlen - 1`` bytes (CSAPP ``rio_readlineb``)."""
-        if type(maxlen) is not int:
-            maxlen = _index(maxlen)
-        if maxlen < 2:
-            raise ValueError(MSG_MAXLEN)
+        limit = _ITER_LIMIT if maxlen is MAXLINE else _check_maxlen(maxlen) - 1
+        line = self._readline(limit)
+        if line:
+            return line
+        return self._locked_line(limit)
+
+    def _locked_line(self, limit: int) -> bytes:
         self._not_reentrant()
         with self._lock:
             try:
                 self._begin()
-                return self._line(maxlen - 1)
+                return self._line(limit)
             finally:
                 self._owner = 0
 
     def readnb(self, n: int) -> bytes:
         """Up to ``n`` bytes, short only at EOF (CSAPP ``rio_readnb``)."""
-        n = _index(n)
+        n = _clamp(_index(n))
         if n < 0:
             raise ValueError(MSG_NEGATIVE_N)
         self._not_reentrant()
@@ -406,64 +471,26 @@ class Rio:
                 finally:
                     self._owner = 0
 
-    def _readinto(self, view: memoryview) -> int:
-        total = view.nbytes
-        fd = self._fd
-        bufsize = self._bufsize
-        buf = self._buf
-        pos = self._pos
-        got = min(total, len(buf) - pos)
-        view[:got] = buf[pos:pos + got]
-        self._pos = pos + got
-        counts: List[int] = []
-        try:
-            while got < total:
-                want = total - got
-                if want >= bufsize:
-                    # Straight into the caller's buffer; the count is stored
-                    # by C code and added to ``got`` by assignment only.
-                    counts += map(os.readv, (fd,), ([view[got:]],))
-                    count = counts[-1]
-                    got += count
-                else:
-                    chunk: List[bytes] = []
-                    chunk += map(os.read, (fd,), (bufsize,))
-                    data = chunk[0]
-                    self._buf = data          # the buffer was empty
-                    self._pos = 0
-                    count = want if want < len(data) else len(data)
-                    view[got:got + count] = data[:count]
-                    self._pos = count
-                    got += count
-                if count == 0:
-                    break
-        except BaseException:
-            if got:
-                self._keep(bytes(view[:got]))
-            raise
-        return got
-
     # -- io.BufferedIOBase's reads
 
     def readline(self, size: Optional[int] = -1) -> bytes:
         """The next line, at most ``size`` bytes when ``size >= 0`` (io semantics)."""
         if size is None:
             size = -1
-        elif type(size) is not int:
-            size = _index(size)
-        self._not_reentrant()
-        with self._lock:
-            try:
-                self._begin()
-                if size == 0:
-                    return b""
-                return self._line(size if size > 0 else -1)
-            finally:
-                self._owner = 0
+        elif size.__class__ is not int or size > _SIZE_MAX:
+            size = _clamp(_index(size))
+        if size == 0:
+            self._check_open()
+            return b""
+        limit = size if size > 0 else -1
+        line = self._readline(limit)
+        if line:
+            return line
+        return self._locked_line(limit)
 
     def read(self, n: Optional[int] = -1) -> bytes:
         """``n`` bytes, short only at EOF; ``read()`` reads to EOF."""
-        n = _size_or_all(n)
+        n = _clamp(_size_or_all(n))
         self._not_reentrant()
         with self._lock:
             try:
@@ -474,22 +501,24 @@ class Rio:
 
     def read1(self, n: Optional[int] = -1) -> bytes:
         """Up to ``n`` bytes with at most one ``read`` system call."""
-        n = _size_or_all(n)
+        n = _clamp(_size_or_all(n))
         self._not_reentrant()
         with self._lock:
             try:
                 self._begin()
                 if n == 0:
                     return b""
-                if self._pos == len(self._buf):
-                    # One read into the buffer (stored by C code, see above).
+                data = self._gather()
+                if not data:
                     size = n if n > self._bufsize else self._bufsize
-                    chunk: List[bytes] = []
-                    chunk += map(os.read, (self._fd,), (min(size, _MAX_CHUNK),))
-                    self._buf = chunk[0]
-                    self._pos = 0
-                avail = len(self._buf) - self._pos
-                return self._take(avail if n < 0 else min(n, avail))
+                    self._read_more(data, min(size, _MAX_CHUNK))
+                if 0 <= n < len(data):
+                    result = bytes(data[:n])
+                    self._parts, self._lines, self._readline = self._split(data[n:])
+                    return result
+                result = bytes(data)
+                self._parts = []
+                return result
             finally:
                 self._owner = 0
 
@@ -500,12 +529,12 @@ class Rio:
         with self._lock:
             try:
                 self._begin()
-                if self._pos == len(self._buf):
-                    chunk: List[bytes] = []
-                    chunk += map(os.read, (self._fd,), (self._bufsize,))
-                    self._buf = chunk[0]
-                    self._pos = 0
-                return self._buf[self._pos:]
+                data = self._gather()
+                if not data:
+                    self._read_more(data, self._bufsize)
+                result = bytes(data)
+                self._parts, self._lines, self._readline = self._split(result)
+                return result
             finally:
                 self._owner = 0
 
@@ -522,22 +551,14 @@ class Rio:
         return lines
 
     def __iter__(self) -> Iterator[bytes]:
-        self._not_reentrant()
-        with self._lock:
-            try:
-                self._begin()
-            finally:
-                self._owner = 0
+        self._check_open()
         return self
 
     def __next__(self) -> bytes:
-        self._not_reentrant()
-        with self._lock:
-            try:
-                self._begin()
-                line = self._line(MAXLINE - 1)
-            finally:
-                self._owner = 0
+        line = self._readline(_ITER_LIMIT)
+        if line:
+            return line
+        line = self._locked_line(_ITER_LIMIT)
         if not line:
             raise StopIteration
         return line
@@ -548,7 +569,8 @@ class Rio:
     def buffered(self) -> int:
         """Bytes read from the kernel and not yet returned."""
         self._check_open()
-        return len(self._buf) - self._pos
+        lines = self._lines
+        return lines.size - lines.tell() + sum(map(len, self._parts))  # type: ignore[attr-defined]
 
     @property
     def closed(self) -> bool:
@@ -588,9 +610,8 @@ class Rio:
                 if self._state == _UNINIT:
                     raise ValueError(MSG_UNINIT)
                 if self._state == _OPEN:
-                    self._state = _CLOSED
-                    self._buf = b""
-                    self._pos = 0
+                    self._lines.read()  # a lock-free reader now finds it empty
+                    self._set_state(_CLOSED)
                     if self._closefd:
                         os.close(self._fd)
             finally:
@@ -612,12 +633,14 @@ class Rio:
                 pass
 
     def __sizeof__(self) -> int:
-        return object.__sizeof__(self) + len(self._buf)
+        lines = self._lines
+        return (object.__sizeof__(self) + lines.size  # type: ignore[attr-defined]
+                + sum(map(len, self._parts)))
 
     def __repr__(self) -> str:
         name = f"{type(self).__module__}.{type(self).__qualname__}"
         if self._state == _OPEN:
-            return f"<{name} fd={self._fd} buffered={len(self._buf) - self._pos}>"
+            return f"<{name} fd={self._fd} buffered={self.buffered}>"
         return f"<{name} {'closed' if self._state == _CLOSED else 'uninitialized'}>"
 
     def __reduce_ex__(self, protocol: Any) -> Any:
