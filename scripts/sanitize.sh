@@ -66,7 +66,9 @@ build() {
         echo "sanitize.sh: the debug build failed:"; tail -30 "$1/build.log"; return 1; }
     local so
     so=$(ls "$1"/src/csapp/_rio_c*.so)
-    ldd "$so" | grep -q libasan || { echo "sanitize.sh: $so is not built with ASan"; return 1; }
+    local libs
+    libs=$(ldd "$so")     # (not piped into grep -q: with pipefail, an early exit is a failure)
+    grep -q libasan <<<"$libs" || { echo "sanitize.sh: $so is not built with ASan"; return 1; }
 }
 
 # run_tests DEST REPORTS TESTS...: pytest under the sanitizers; returns pytest's status.

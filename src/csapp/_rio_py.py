@@ -431,7 +431,12 @@ class Rio:
 
     def readlineb(self, maxlen: int = MAXLINE) -> bytes:
         """The next line, at most ``maxlen - 1`` bytes (CSAPP ``rio_readlineb``)."""
-        limit = _ITER_LIMIT if maxlen is MAXLINE else _check_maxlen(maxlen) - 1
+        if maxlen is MAXLINE:
+            limit = _ITER_LIMIT
+        elif maxlen.__class__ is int and 2 <= maxlen <= _SIZE_MAX:
+            limit = maxlen - 1
+        else:
+            limit = _check_maxlen(maxlen) - 1
         line = self._readline(limit)
         if line:
             return line

@@ -96,13 +96,23 @@ def rio_iter(mod: ModuleType) -> Reader:
 
 
 def rio_readlineb(mod: ModuleType, maxlen: int) -> Reader:
-    def read(fd: int) -> int:
+    """``readlineb()`` as a user calls it: no argument while lines fit MAXLINE."""
+    if maxlen <= mod.MAXLINE:
+        def read(fd: int) -> int:
+            readlineb = mod.Rio(fd).readlineb
+            n = 0
+            while readlineb():
+                n += 1
+            return n
+        return read
+
+    def read_long(fd: int) -> int:
         readlineb = mod.Rio(fd).readlineb
         n = 0
         while readlineb(maxlen):
             n += 1
         return n
-    return read
+    return read_long
 
 
 def br_iter(fd: int) -> int:
@@ -161,7 +171,7 @@ def _c_case(path: str, kind: str, count: int, prog: str, maxlen: int) -> Case:
 def cases_for(path: str, kind: str, line_size: int, count: int,
               impls: Dict[str, ModuleType], with_c: bool = True) -> Dict[str, Case]:
     """Every reader of one (line size, source) cell, ours first."""
-    maxlen = max(8192, line_size + 2)
+    maxlen = max(8192, line_size + 2)  # MAXLINE unless a line needs more
     cases: Dict[str, Case] = {}
     for name, mod in impls.items():
         if line_size < mod.MAXLINE:
