@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import os
 from types import ModuleType
+from typing import Iterator
 
 import pytest
 
 import csapp
+from rioutil import Fds
 
 
 def _required() -> bool:
@@ -28,3 +30,13 @@ def rio(request: pytest.FixtureRequest) -> ModuleType:
     if name not in csapp.IMPLEMENTATIONS:
         pytest.skip("the compiled extension is not built here")
     return csapp.IMPLEMENTATIONS[name]
+
+
+@pytest.fixture
+def fds() -> Iterator[Fds]:
+    """Descriptors opened by a test, closed at teardown whatever happens."""
+    bag = Fds()
+    try:
+        yield bag
+    finally:
+        bag.closeall()

@@ -22,6 +22,7 @@ from types import ModuleType
 from typing import Any, Callable, Iterator, List, Optional, Sequence, Tuple
 
 import pytest
+from rioutil import Fds, Writer  # noqa: F401
 
 pytestmark = pytest.mark.skipif(os.name != "posix", reason="POSIX descriptors")
 
@@ -61,88 +62,6 @@ def watchdog() -> Iterator[Callable[[float], None]]:
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, old)
-
-
-class Fds:
-    """Descriptors a test opened; whatever is still open is closed at teardown."""
-
-    def __init__(self) -> None:
-        self._fds: set = set()
-        self._socks: List[socket.socket] = []
-        self._lock = threading.Lock()
-
-    def pipe(self) -> Tuple[int, int]:
-        r, w = os.pipe()
-        with self._lock:
-            self._fds.update((r, w))
-        return r, w
-
-    def socketpair(self) -> Tuple[socket.socket, socket.socket]:
-        a, b = socket.socketpair()
-        self._socks += [a, b]
-        return a, b
-
-    def forget(self, fd: int) -> None:
-        """``fd`` now belongs to someone else (a ``Rio`` with ``closefd=True``)."""
-        with self._lock:
-            self._fds.discard(fd)
-
-    def close(self, fd: int) -> None:
-        with self._lock:
-            if fd not in self._fds:
-                return
-            self._fds.discard(fd)
-        os.close(fd)
-
-    def closeall(self) -> None:
-        with self._lock:
-            todo, self._fds = sorted(self._fds), set()
-        for fd in todo:
-            try:
-                os.close(fd)
-            except OSError:
-                pass
-        for sock in self._socks:
-            sock.close()
-
-
-@pytest.fixture
-def fds() -> Iterator[Fds]:
-    bag = Fds()
-    try:
-        yield bag
-    finally:
-        bag.closeall()
-
-
-class Writer(threading.Thread):
-    """Writes ``chunks`` to ``fd`` with pauses, then closes ``fd`` (if asked)."""
-
-    def __init__(self, fds: Fds, fd: int, chunks: Sequence[bytes],
-                 pause: float = 0.0, close: bool = True) -> None:
-        super().__init__(daemon=True)
-        self.fds, self.fd, self.chunks = fds, fd, chunks
-        self.pause, self.close = pause, close
-        self.error: Optional[BaseException] = None
-
-    def run(self) -> None:
-        try:
-            for chunk in self.chunks:
-                if self.pause:
-                    time.sleep(self.pause)
-                view = memoryview(chunk)
-                while view:
-                    view = view[os.write(self.fd, view):]
-        except OSError as exc:
-            self.error = exc
-        finally:
-            if self.close:
-                self.fds.close(self.fd)
-
-    def finish(self, timeout: float = 10.0) -> None:
-        self.join(timeout)
-        assert not self.is_alive(), "writer thread hung"
-        assert self.error is None, self.error
 
 
 def split(data: bytes, size: int) -> List[bytes]:

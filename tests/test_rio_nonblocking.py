@@ -16,6 +16,8 @@ from typing import Any, Callable, Iterator, List, Tuple
 
 import pytest
 
+import rioutil
+
 pytestmark = pytest.mark.skipif(os.name != "posix", reason="POSIX descriptors")
 
 TEST_TIMEOUT = 30.0
@@ -40,41 +42,20 @@ def watchdog() -> Iterator[None]:
         signal.signal(signal.SIGALRM, old)
 
 
-class Fds:
-    """Descriptors a test opened; whatever is still open is closed at teardown."""
-
-    def __init__(self) -> None:
-        self._fds: set = set()
-        self._socks: List[socket.socket] = []
+class Fds(rioutil.Fds):
+    """Shared descriptor bag, with non-blocking ends by default."""
 
     def pipe(self, read_nonblocking: bool = True,
              write_nonblocking: bool = False) -> Tuple[int, int]:
-        r, w = os.pipe()
-        self._fds.update((r, w))
+        r, w = super().pipe()
         os.set_blocking(r, not read_nonblocking)
         os.set_blocking(w, not write_nonblocking)
         return r, w
 
     def socketpair(self) -> Tuple[socket.socket, socket.socket]:
-        a, b = socket.socketpair()
-        self._socks += [a, b]
+        a, b = super().socketpair()
         a.setblocking(False)
         return a, b
-
-    def close(self, fd: int) -> None:
-        if fd in self._fds:
-            self._fds.discard(fd)
-            os.close(fd)
-
-    def closeall(self) -> None:
-        for fd in sorted(self._fds):
-            try:
-                os.close(fd)
-            except OSError:
-                pass
-        self._fds.clear()
-        for sock in self._socks:
-            sock.close()
 
 
 @pytest.fixture

@@ -18,6 +18,7 @@ from types import ModuleType
 from typing import Any, Callable, Iterator, List, Sequence, Tuple
 
 import pytest
+from rioutil import Fds, Writer  # noqa: F401
 
 import csapp
 
@@ -95,45 +96,6 @@ def interrupt_main(delay: float, signum: int) -> threading.Timer:
     timer.daemon = True
     timer.start()
     return timer
-
-
-class Fds:
-    """Descriptors a test opened; whatever is still open is closed at teardown."""
-
-    def __init__(self) -> None:
-        self._fds: set = set()
-        self._lock = threading.Lock()
-
-    def pipe(self) -> Tuple[int, int]:
-        r, w = os.pipe()
-        with self._lock:
-            self._fds.update((r, w))
-        return r, w
-
-    def close(self, fd: int) -> None:
-        with self._lock:
-            if fd not in self._fds:
-                return
-            self._fds.discard(fd)
-        os.close(fd)
-
-    def closeall(self) -> None:
-        with self._lock:
-            todo, self._fds = sorted(self._fds), set()
-        for fd in todo:
-            try:
-                os.close(fd)
-            except OSError:
-                pass
-
-
-@pytest.fixture
-def fds() -> Iterator[Fds]:
-    bag = Fds()
-    try:
-        yield bag
-    finally:
-        bag.closeall()
 
 
 @contextlib.contextmanager

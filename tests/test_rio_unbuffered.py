@@ -19,6 +19,7 @@ from types import ModuleType
 from typing import Iterator, List, Optional, Sequence, Tuple
 
 import pytest
+from rioutil import Fds, Writer  # noqa: F401
 
 pytestmark = pytest.mark.skipif(os.name != "posix", reason="POSIX descriptors")
 
@@ -46,84 +47,6 @@ def watchdog() -> Iterator[None]:
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, old)
-
-
-class Fds:
-    """Descriptors a test opened; whatever is still open is closed at teardown."""
-
-    def __init__(self) -> None:
-        self._fds: set = set()
-        self._socks: List[socket.socket] = []
-        self._lock = threading.Lock()
-
-    def pipe(self) -> Tuple[int, int]:
-        r, w = os.pipe()
-        self._fds.update((r, w))
-        return r, w
-
-    def socketpair(self) -> Tuple[socket.socket, socket.socket]:
-        a, b = socket.socketpair()
-        self._socks += [a, b]
-        return a, b
-
-    def track(self, sock: socket.socket) -> socket.socket:
-        self._socks.append(sock)
-        return sock
-
-    def close(self, fd: int) -> None:
-        with self._lock:
-            if fd not in self._fds:
-                return
-            self._fds.discard(fd)
-        os.close(fd)
-
-    def closeall(self) -> None:
-        with self._lock:
-            todo, self._fds = sorted(self._fds), set()
-        for fd in todo:
-            try:
-                os.close(fd)
-            except OSError:
-                pass
-        for sock in self._socks:
-            sock.close()
-
-
-@pytest.fixture
-def fds() -> Iterator[Fds]:
-    bag = Fds()
-    try:
-        yield bag
-    finally:
-        bag.closeall()
-
-
-class Writer(threading.Thread):
-    """Writes ``chunks`` to ``fd`` (pausing between them), then closes ``fd``."""
-
-    def __init__(self, fds: Fds, fd: int, chunks: Sequence[bytes],
-                 pause: float = 0.0) -> None:
-        super().__init__(daemon=True)
-        self.fds, self.fd, self.chunks, self.pause = fds, fd, chunks, pause
-        self.error: Optional[BaseException] = None
-
-    def run(self) -> None:
-        try:
-            for chunk in self.chunks:
-                view = memoryview(chunk)
-                while view:
-                    view = view[os.write(self.fd, view):]
-                if self.pause:
-                    time.sleep(self.pause)
-        except OSError as exc:  # the reader gave up and closed its end
-            self.error = exc
-        finally:
-            self.fds.close(self.fd)
-
-    def finish(self, timeout: float = 10.0) -> None:
-        self.join(timeout)
-        assert not self.is_alive(), "writer thread hung"
-        assert self.error is None, self.error
 
 
 def written(exc: BaseException) -> int:

@@ -1,0 +1,89 @@
+"""Helpers shared by the RIO tests: descriptors closed at teardown, a writer thread."""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+from typing import List, Optional, Sequence, Set, Tuple
+
+
+class Fds:
+    """Descriptors a test opened; whatever is still open is closed at teardown.
+
+    Thread-safe: a writer thread may close its end while the test reads.
+    """
+
+    def __init__(self) -> None:
+        self._fds: Set[int] = set()
+        self._socks: List[socket.socket] = []
+        self._lock = threading.Lock()
+
+    def pipe(self) -> Tuple[int, int]:
+        r, w = os.pipe()
+        with self._lock:
+            self._fds.update((r, w))
+        return r, w
+
+    def socketpair(self) -> Tuple[socket.socket, socket.socket]:
+        a, b = socket.socketpair()
+        self._socks += [a, b]
+        return a, b
+
+    def track(self, sock: socket.socket) -> socket.socket:
+        self._socks.append(sock)
+        return sock
+
+    def forget(self, fd: int) -> None:
+        """``fd`` now belongs to someone else (a ``Rio`` with ``closefd=True``)."""
+        with self._lock:
+            self._fds.discard(fd)
+
+    def close(self, fd: int) -> None:
+        with self._lock:
+            if fd not in self._fds:
+                return
+            self._fds.discard(fd)
+        os.close(fd)
+
+    def closeall(self) -> None:
+        with self._lock:
+            todo, self._fds = sorted(self._fds), set()
+        for fd in todo:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        for sock in self._socks:
+            sock.close()
+
+
+class Writer(threading.Thread):
+    """Writes ``chunks`` to ``fd`` with pauses, then closes ``fd`` (if asked)."""
+
+    def __init__(self, fds: Fds, fd: int, chunks: Sequence[bytes],
+                 pause: float = 0.0, close: bool = True) -> None:
+        super().__init__(daemon=True)
+        self.fds, self.fd, self.chunks = fds, fd, chunks
+        self.pause, self.close = pause, close
+        self.error: Optional[BaseException] = None
+
+    def run(self) -> None:
+        try:
+            for chunk in self.chunks:
+                if self.pause:
+                    time.sleep(self.pause)
+                view = memoryview(chunk)
+                while view:
+                    view = view[os.write(self.fd, view):]
+        except OSError as exc:  # the reader gave up and closed its end
+            self.error = exc
+        finally:
+            if self.close:
+                self.fds.close(self.fd)
+
+    def finish(self, timeout: float = 10.0) -> None:
+        self.join(timeout)
+        assert not self.is_alive(), "writer thread hung"
+        assert self.error is None, self.error
