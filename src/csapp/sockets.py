@@ -7,7 +7,7 @@ wraps one. Every failure path closes what it opened.
 from __future__ import annotations
 
 import socket
-from typing import Any, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, List, Optional, Sequence, Tuple, Union
 
 from ._rio import LISTENQ
 
@@ -62,13 +62,11 @@ def _no_address(host: Optional[str]) -> socket.gaierror:
     return socket.gaierror(socket.EAI_NONAME, f"no address for {host!r}")
 
 
-def open_clientfd(host: str, port: Union[int, str]) -> int:
-    """A descriptor connected to ``host`` and ``port`` (CSAPP ``open_clientfd``).
-
-    Tries every address ``getaddrinfo`` gives, in order. A failed lookup raises
-    ``socket.gaierror``; when every address fails, the last ``OSError``.
-    """
-    infos = _lookup(host, _service(port), 0)
+def _first_that_works(infos: Sequence[_AddrInfo], host: Optional[str],
+                      setup: Callable[[socket.socket, int, SockAddr], None]) -> int:
+    """CSAPP's loop over ``getaddrinfo`` results: a socket per address, ``setup``
+    it (connect, or bind and listen), keep the first that works. The socket of
+    every address that fails is closed; if all fail, the last error is raised."""
     last_error: OSError = _no_address(host)
     for family, kind, proto, _name, address in infos:
         try:
@@ -77,7 +75,7 @@ def open_clientfd(host: str, port: Union[int, str]) -> int:
             last_error = exc
             continue
         try:
-            sock.connect(address)
+            setup(sock, family, address)
         except OSError as exc:
             sock.close()
             last_error = exc
@@ -87,6 +85,18 @@ def open_clientfd(host: str, port: Union[int, str]) -> int:
             raise
         return sock.detach()
     raise last_error
+
+
+def open_clientfd(host: str, port: Union[int, str]) -> int:
+    """A descriptor connected to ``host`` and ``port`` (CSAPP ``open_clientfd``).
+
+    Tries every address ``getaddrinfo`` gives, in order. A failed lookup raises
+    ``socket.gaierror``; when every address fails, the last ``OSError``.
+    """
+    def connect(sock: socket.socket, family: int, address: SockAddr) -> None:
+        sock.connect(address)
+
+    return _first_that_works(_lookup(host, _service(port), 0), host, connect)
 
 
 def _listen_order(infos: Sequence[_AddrInfo]) -> List[_AddrInfo]:
@@ -106,28 +116,15 @@ def open_listenfd(port: Union[int, str], host: Optional[str] = None,
     infos = _lookup(host, _service(port), socket.AI_PASSIVE)
     if host is None:
         infos = _listen_order(infos)
-    last_error: OSError = _no_address(host)
-    for family, kind, proto, _name, address in infos:
-        try:
-            sock = socket.socket(family, kind, proto)
-        except OSError as exc:
-            last_error = exc
-            continue
-        try:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            if host is None and family == socket.AF_INET6:
-                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
-            sock.bind(address)
-            sock.listen(backlog)
-        except OSError as exc:
-            sock.close()
-            last_error = exc
-            continue
-        except BaseException:
-            sock.close()
-            raise
-        return sock.detach()
-    raise last_error
+
+    def bind_and_listen(sock: socket.socket, family: int, address: SockAddr) -> None:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if host is None and family == socket.AF_INET6:
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        sock.bind(address)
+        sock.listen(backlog)
+
+    return _first_that_works(infos, host, bind_and_listen)
 
 
 def numeric_address(address: SockAddr) -> Tuple[str, int]:
