@@ -46,18 +46,8 @@ while [ $# -gt 0 ]; do
     shift
 done
 
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/csapp-sanitize.XXXXXX")
-cleanup() { if [ "${KEEP:-0}" = 1 ]; then echo "sanitize.sh: kept $WORK"; else rm -rf "$WORK"; fi; }
-trap cleanup EXIT
-
-# copy_tree DEST: the sources and tests, without any built module.
-copy_tree() {
-    mkdir -p "$1"
-    (cd "$ROOT" && tar cf - --exclude='./.git' --exclude='*.so' \
-        --exclude='./src/csapp/_rio_c.c' --exclude='__pycache__' --exclude='./build' \
-        --exclude='*.egg-info' --exclude='./.venv*' --exclude='./.mypy_cache' \
-        --exclude='./.hypothesis' --exclude='./.benchmarks' .) | (cd "$1" && tar xf -)
-}
+source "$ROOT/scripts/lib.sh"
+make_workdir sanitize
 
 # build DEST: the sanitized extension, in place inside DEST.
 build() {

@@ -57,17 +57,8 @@ else
     ARGS+=(-m "not stress")
 fi
 
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/csapp-valgrind.XXXXXX")
-cleanup() { if [ "${KEEP:-0}" = 1 ]; then echo "valgrind.sh: kept $WORK"; else rm -rf "$WORK"; fi; }
-trap cleanup EXIT
-
-copy_tree() {
-    mkdir -p "$1"
-    (cd "$ROOT" && tar cf - --exclude='./.git' --exclude='*.so' \
-        --exclude='./src/csapp/_rio_c.c' --exclude='__pycache__' --exclude='./build' \
-        --exclude='*.egg-info' --exclude='./.venv*' --exclude='./.mypy_cache' \
-        --exclude='./.hypothesis' --exclude='./.benchmarks' .) | (cd "$1" && tar xf -)
-}
+source "$ROOT/scripts/lib.sh"
+make_workdir valgrind
 
 build() {
     (cd "$1" && CFLAGS="-g" CSAPP_REQUIRE_EXTENSIONS=1 \
