@@ -178,3 +178,50 @@ int csapp_rio_unread(csapp_rio_t *rp, const void *data, size_t n, int *err)
     memcpy(rp->buf + rp->start, data, n);
     return 0;
 }
+
+/* Bytes up to and including the last '\n' of buf[0:n], or 0 if there is none. */
+static size_t through_last_newline(const unsigned char *buf, size_t n)
+{
+    size_t cut = 0;
+    const unsigned char *nl;
+    while (cut < n && (nl = memchr(buf + cut, '\n', n - cut)) != NULL)
+        cut = (size_t)(nl - buf) + 1;
+    return cut;
+}
+
+int csapp_rio_echo(csapp_rio_t *rp, int out_fd, size_t limit, size_t *echoed, int *err)
+{
+    int at_eof = 0;
+    if (limit == 0)
+        limit = 1;
+    for (;;) {
+        size_t avail = rp->end - rp->start;
+        const unsigned char *from = rp->buf + rp->start;
+        size_t n = avail ? through_last_newline(from, avail) : 0;
+        if (n == 0 && avail > 0 && (avail >= limit || at_eof))
+            n = avail; /* a piece of a long line, or the last line without '\n' */
+        if (n > 0) {
+            ssize_t put = write(out_fd, from, n < CSAPP_IO_MAX ? n : CSAPP_IO_MAX);
+            if (put < 0) {
+                *err = errno;
+                return -1;
+            }
+            csapp_rio_consume(rp, (size_t)put);
+            *echoed += (size_t)put;
+            if ((size_t)put < n) {
+                /* A short write: let the caller run its signal handlers. */
+                *err = EINTR;
+                return -1;
+            }
+            continue;
+        }
+        if (at_eof)
+            return 0;
+        if (csapp_rio_reserve(rp, 1, err) < 0)
+            return -1;
+        ssize_t got = csapp_rio_fill(rp, rp->bufsize, err);
+        if (got < 0)
+            return -1;
+        at_eof = got == 0;
+    }
+}

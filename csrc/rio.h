@@ -120,4 +120,17 @@ static inline void csapp_rio_consume(csapp_rio_t *rp, size_t n)
  */
 int csapp_rio_unread(csapp_rio_t *rp, const void *data, size_t n, int *err);
 
+/*
+ * csapp_rio_echo -- CSAPP's echo loop in C: read from rp's descriptor into
+ * its buffer and write back to out_fd every complete line buffered (all of
+ * them, up to the last '\n', in one write); a line longer than `limit` goes
+ * back in pieces of at least `limit` bytes, and the last one at EOF as it
+ * is. Bytes leave the buffer only once written, so an error, a timeout or
+ * a signal loses nothing: calling again goes on where it stopped.
+ * Returns 0 at EOF with everything echoed, or -1 with *err set (EINTR and
+ * EAGAIN included; a short write is reported as EINTR). *echoed is
+ * increased by every byte written.
+ */
+int csapp_rio_echo(csapp_rio_t *rp, int out_fd, size_t limit, size_t *echoed, int *err);
+
 #endif /* CSAPP_RIO_H */

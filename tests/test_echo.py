@@ -25,24 +25,33 @@ echo_module = importlib.import_module("csapp.echo")
 TIMEOUT = 10.0
 
 
+def _write_calls() -> int:
+    """write(2) calls this process made so far (``syscw``; ``send`` is not one)."""
+    with open("/proc/self/io") as f:
+        for line in f:
+            if line.startswith("syscw:"):
+                return int(line.split()[1])
+    raise AssertionError("no syscw in /proc/self/io")
+
+
 class CountingWrites:
-    """``rio_writen`` of one implementation, counting its calls."""
+    """Counts the write(2) calls echo makes (the tests send with ``send``)."""
 
-    def __init__(self, rio: ModuleType) -> None:
-        self.rio_writen = rio.rio_writen
-        self.calls = 0
+    def __init__(self) -> None:
+        self.start = _write_calls()
 
-    def __call__(self, fd: int, data: object) -> int:
-        self.calls += 1
-        return self.rio_writen(fd, data)
+    @property
+    def calls(self) -> int:
+        return _write_calls() - self.start
 
 
 @pytest.fixture
 def writes(rio: ModuleType, monkeypatch: pytest.MonkeyPatch) -> CountingWrites:
-    counter = CountingWrites(rio)
+    """echo over the implementation under test: the loop in C for "c"."""
     monkeypatch.setattr(echo_module, "Rio", rio.Rio)
-    monkeypatch.setattr(echo_module, "rio_writen", counter)
-    return counter
+    monkeypatch.setattr(echo_module, "rio_writen", rio.rio_writen)
+    monkeypatch.setattr(echo_module, "echo_lines", getattr(rio, "_echo_lines", None))
+    return CountingWrites()
 
 
 def run_echo(pieces: List[bytes], pause: float = 0.0,
@@ -129,8 +138,8 @@ def test_partial_line_survives_receive_timeouts(writes: CountingWrites) -> None:
     timeouts = []
     theirs.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, struct.pack("ll", 0, 20_000))
 
-    def keep_waiting() -> bool:
-        timeouts.append(1)
+    def keep_waiting(echoed: int) -> bool:
+        timeouts.append(echoed)
         return len(timeouts) < 500
 
     result: List[int] = []
@@ -163,8 +172,8 @@ def test_echo_resumes_a_write_after_send_timeouts(writes: CountingWrites) -> Non
     data = b"".join(b"%07d %s\n" % (i, b"y" * 100) for i in range(10_000))  # 1.1 MB
     timeouts = []
 
-    def keep_waiting() -> bool:
-        timeouts.append(1)
+    def keep_waiting(echoed: int) -> bool:
+        timeouts.append(echoed)
         return len(timeouts) < 2000
 
     result: List[int] = []
@@ -219,3 +228,58 @@ def test_echo_is_byte_exact_for_any_bytes(writes: CountingWrites, data: bytes,
     echoed, count = run_echo(pieces)
     assert echoed == data
     assert count == len(data)
+
+
+def test_echo_survives_a_signal_storm(writes: CountingWrites) -> None:
+    """echo in the main thread under SIGALRM every millisecond: every byte once."""
+    import signal
+
+    data = b"".join(b"%08d %s\n" % (i, b"z" * (i % 300)) for i in range(40_000))  # ~6 MB
+    ours, theirs = socket.socketpair()
+    received: List[bytes] = []
+    fired = [0]
+
+    def send() -> None:
+        ours.sendall(data)
+        ours.shutdown(socket.SHUT_WR)
+
+    def collect() -> None:
+        while chunk := ours.recv(1 << 16):
+            received.append(chunk)
+
+    def tick(signum: int, frame: object) -> None:
+        fired[0] += 1
+
+    old = signal.signal(signal.SIGALRM, tick)
+    threads = [threading.Thread(target=send, daemon=True),
+               threading.Thread(target=collect, daemon=True)]
+    with ours, theirs:
+        ours.settimeout(TIMEOUT)
+        signal.setitimer(signal.ITIMER_REAL, 0.001, 0.001)
+        try:
+            for thread in threads:
+                thread.start()
+            count = csapp.echo(theirs.fileno())
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, old)
+        theirs.shutdown(socket.SHUT_WR)
+        for thread in threads:
+            thread.join(TIMEOUT)
+    assert b"".join(received) == data
+    assert count == len(data)
+    assert fired[0] > 0
+
+
+def test_the_compiled_echo_loop_checks_its_arguments() -> None:
+    rio_c = pytest.importorskip("csapp._rio_c")
+    with pytest.raises(TypeError):
+        rio_c._echo_lines(object(), 1)
+    a, b = socket.socketpair()
+    with a, b:
+        rp = rio_c.Rio(a.fileno())
+        with pytest.raises(OSError):
+            rio_c._echo_lines(rp, -1)
+        rp.close()
+        with pytest.raises(ValueError, match="closed Rio"):
+            rio_c._echo_lines(rp, a.fileno())

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from types import ModuleType
-from typing import TYPE_CHECKING, Dict
+from typing import TYPE_CHECKING, Callable, Dict, Optional, Tuple
 
 from . import _rio_py
 
@@ -26,6 +26,7 @@ if TYPE_CHECKING:  # type checkers read the pure-Python module
     from ._rio_py import *  # noqa: F401,F403
 
     IMPLEMENTATION: str
+    echo_lines: Optional[Callable[[Rio, int], Tuple[int, bool]]]
 else:
     _impl: ModuleType = _rio_py
     try:
@@ -49,3 +50,5 @@ else:
     rio_readinitb = _impl.rio_readinitb
     rio_readlineb = _impl.rio_readlineb
     rio_readnb = _impl.rio_readnb
+    # CSAPP echo's loop in C, for csapp.echo; None with the fallback.
+    echo_lines = getattr(_impl, "_echo_lines", None)

@@ -58,6 +58,7 @@ cdef extern from "rio.h" nogil:
     ssize_t csapp_rio_fill(csapp_rio_t *rp, size_t want, int *err)
     void csapp_rio_consume(csapp_rio_t *rp, size_t n)
     int csapp_rio_unread(csapp_rio_t *rp, const void *data, size_t n, int *err)
+    int csapp_rio_echo(csapp_rio_t *rp, int out_fd, size_t limit, size_t *echoed, int *err)
     bint csapp_would_block(int err)
 
 __all__ = [
@@ -711,6 +712,37 @@ cdef inline bytes line_unlocked(Rio self, size_t limit):
 
 
 io.BufferedIOBase.register(Rio)
+
+
+def _echo_lines(rp, out_fd):
+    """_echo_lines(rp: Rio, out_fd: int) -> tuple[int, bool]
+
+    CSAPP echo's loop in C (csapp_rio_echo), the GIL released: every
+    complete line rp buffers is written back to out_fd, all of them in one
+    write, until EOF. Returns (bytes echoed, True) at EOF, or (bytes echoed,
+    False) when a read or write timed out or would block; nothing is lost
+    then: what is not echoed yet stays in rp for the next call. Other
+    errors raise OSError; a signal handler that raises loses only the count.
+    Used by csapp.echo; not part of the public API."""
+    cdef Rio r = check_rio(rp)
+    cdef int cfd = check_fd(out_fd)
+    cdef size_t echoed = 0
+    cdef int rc, err = 0
+    r.enter()
+    try:
+        while True:
+            with nogil:
+                rc = csapp_rio_echo(&r.r, cfd, C_MAXLINE - 1, &echoed, &err)
+            if rc == 0:
+                return echoed, True
+            if err == EINTR:
+                PyErr_CheckSignals()
+            elif csapp_would_block(err):
+                return echoed, False
+            else:
+                raise_errno(err)
+    finally:
+        r.exit()
 
 
 # ------------------------------------------------------- CSAPP spellings

@@ -332,24 +332,27 @@ def serve_client(connfd: int, address: Address, config: ServerConfig,
     if config.verbose:
         log(f"Connected to ({address[0]}, {address[1]})")
     ticks = [t for t in (stop_tick, config.idle_timeout) if t]
-    if ticks:
-        _set_timeouts(connfd, min(ticks))
+    tick = min(ticks) if ticks else 0.0
+    if tick:
+        _set_timeouts(connfd, tick)
     idle = config.idle_timeout
     last_heard = time.monotonic()
 
     def received(count: int) -> None:
-        nonlocal last_heard
-        last_heard = time.monotonic()
-        if config.verbose:
-            log(f"server received {count} bytes")
+        log(f"server received {count} bytes")
 
-    def keep_waiting() -> bool:
+    def keep_waiting(echoed: int) -> bool:
+        nonlocal last_heard
+        now = time.monotonic()
+        if echoed:  # the wait that just timed out began when the last line went back
+            last_heard = now - tick
         if control.stopping:
             return False
-        return idle is None or time.monotonic() - last_heard < idle
+        return idle is None or now - last_heard < idle
 
     try:
-        return echo_session(connfd, received=received, keep_waiting=keep_waiting)
+        return echo_session(connfd, received=received if config.verbose else None,
+                            keep_waiting=keep_waiting)
     except OSError as exc:
         if config.verbose:
             reason = exc.strerror
