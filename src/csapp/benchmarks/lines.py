@@ -3,6 +3,9 @@
 Peers: ``io.BufferedReader(io.FileIO(fd), 8192)`` with ``readline()`` and with
 ``for line in f``, ``sock.makefile("rb")`` (socketpair only), the lecture's
 byte-at-a-time ``rio_readlineb`` in C, and a memchr loop in C (the floor).
+For a cached file, ``io.BytesIO`` over the same bytes already in memory shows
+the floor of any Python line reader: no system call, only a ``bytes`` object
+and a call per line.
 Rates are million lines per second; every reader must see every line.
 """
 
@@ -86,6 +89,14 @@ def open_source(kind: str, path: str) -> Iterator[int]:
 
 # ------------------------------------------------------------------ readers
 
+def count_lines(readline: Callable[[], bytes]) -> int:
+    """Call ``readline()`` until it returns ``b""``: the loop every readline row times."""
+    n = 0
+    while readline():
+        n += 1
+    return n
+
+
 def rio_iter(mod: ModuleType) -> Reader:
     def read(fd: int) -> int:
         n = 0
@@ -99,11 +110,7 @@ def rio_readlineb(mod: ModuleType, maxlen: int) -> Reader:
     """``readlineb()`` as a user calls it: no argument while lines fit MAXLINE."""
     if maxlen <= mod.MAXLINE:
         def read(fd: int) -> int:
-            readlineb = mod.Rio(fd).readlineb
-            n = 0
-            while readlineb():
-                n += 1
-            return n
+            return count_lines(mod.Rio(fd).readlineb)
         return read
 
     def read_long(fd: int) -> int:
@@ -123,34 +130,53 @@ def br_iter(fd: int) -> int:
 
 
 def br_readline(fd: int) -> int:
-    readline = io.BufferedReader(io.FileIO(fd, closefd=False), 8192).readline
-    n = 0
-    while readline():
-        n += 1
-    return n
+    return count_lines(io.BufferedReader(io.FileIO(fd, closefd=False), 8192).readline)
 
 
 def makefile_readline(fd: int) -> int:
     sock = socket.socket(fileno=os.dup(fd))
     f = sock.makefile("rb")
-    readline = f.readline
-    n = 0
-    while readline():
-        n += 1
+    n = count_lines(f.readline)
     f.close()
     sock.close()
     return n
 
 
+def _rate(count: int, reader: Callable[[object], int], source: object) -> float:
+    """Million lines per second of ``reader(source)``, which must see ``count`` lines."""
+    t0 = time.perf_counter()
+    n = reader(source)
+    dt = time.perf_counter() - t0
+    if n != count:
+        raise RuntimeError(f"read {n} lines, expected {count}")
+    return n / dt / 1e6
+
+
 def _python_case(path: str, kind: str, count: int, reader: Reader) -> Case:
     def case() -> float:
         with open_source(kind, path) as fd:
-            t0 = time.perf_counter()
-            n = reader(fd)
-            dt = time.perf_counter() - t0
-        if n != count:
-            raise RuntimeError(f"read {n} lines, expected {count}")
-        return n / dt / 1e6
+            return _rate(count, reader, fd)  # type: ignore[arg-type]
+    return case
+
+
+def bytesio_iter(data: bytes) -> int:
+    n = 0
+    for _ in io.BytesIO(data):
+        n += 1
+    return n
+
+
+def bytesio_readline(data: bytes) -> int:
+    return count_lines(io.BytesIO(data).readline)
+
+
+def _memory_case(path: str, count: int, reader: Callable[[bytes], int]) -> Case:
+    """The file's bytes already in memory: no system call is timed, only the
+    per-line work every Python reader must do (a new ``bytes`` and a call)."""
+    def case() -> float:
+        with open(path, "rb") as f:
+            data = f.read()
+        return _rate(count, reader, data)  # type: ignore[arg-type]
     return case
 
 
@@ -183,6 +209,11 @@ def cases_for(path: str, kind: str, line_size: int, count: int,
     if kind == "socketpair":
         cases['sock.makefile("rb").readline() loop'] = _python_case(
             path, kind, count, makefile_readline)
+    if kind == "file" and line_size < 8192:
+        cases["for line in BytesIO (in memory, Python floor)"] = _memory_case(
+            path, count, bytesio_iter)
+        cases["BytesIO.readline() loop (in memory, Python floor)"] = _memory_case(
+            path, count, bytesio_readline)
     if with_c:
         cases["C memchr loop (floor)"] = _c_case(path, kind, count, "lines_floor", maxlen)
         cases["C CSAPP byte-at-a-time rio_readlineb"] = _c_case(
