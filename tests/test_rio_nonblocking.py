@@ -366,3 +366,23 @@ def test_blocking_io_error_is_an_oserror(rio: ModuleType, fds: Fds) -> None:
     code = info.value.errno
     assert code is not None
     assert str(info.value) == str(OSError(code, os.strerror(code)))
+
+
+def test_readlines_that_would_block_keeps_every_line(rio: ModuleType, fds: Fds) -> None:
+    """readlines() raising BlockingIOError part-way gives its lines back to the Rio."""
+    a, b = fds.socketpair()
+    rp = rio.Rio(a.fileno(), 8)
+    sent = b"one\ntwo\nthree\n" + b"x" * 30 + b"\npartial"
+    b.sendall(sent)
+    with pytest.raises(BlockingIOError) as info:
+        rp.readlines()
+    assert_eagain(info.value)
+    assert rp.buffered == len(sent)
+    with pytest.raises(BlockingIOError):
+        rp.readlines(10_000)
+    assert rp.buffered == len(sent)
+    assert rp.readlines(10) == [b"one\n", b"two\n", b"three\n"]
+    b.sendall(b" line\n")
+    b.shutdown(socket.SHUT_WR)
+    assert rp.readlines() == [b"x" * 30 + b"\n", b"partial line\n"]
+    assert rp.readlines() == []

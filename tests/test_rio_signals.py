@@ -344,6 +344,26 @@ def test_raising_handler_loses_nothing(rio: ModuleType, fds: Fds,
     assert rp.readnb(4) == more
 
 
+@pytest.mark.parametrize("bufsize", [1, 64, 8192])
+def test_raising_handler_in_readlines_loses_no_line(rio: ModuleType, fds: Fds,
+                                                     failsafe: Failsafe, bufsize: int) -> None:
+    """readlines() took whole lines, then blocks on a partial one; the handler
+    raises; the lines it took are back in the Rio, in order."""
+    r, w = fds.pipe()
+    lines = [b"%05d %s\n" % (i, b"w" * (i % 50)) for i in range(300)]
+    partial = b"the last line, cut"
+    rp = rio.Rio(r, bufsize)
+    writen_all(w, b"".join(lines) + partial)
+    failsafe.arm(2.0)
+    with itimer(raise_alarm, 0.1):
+        with pytest.raises(Alarm):
+            rp.readlines()
+    assert rp.buffered == len(b"".join(lines) + partial)
+    writen_all(w, b" here\n")
+    fds.close(w)
+    assert rp.readlines() == lines + [partial + b" here\n"]
+
+
 @pytest.mark.parametrize("method", READ_CASES)
 def test_raising_handler_twice(rio: ModuleType, fds: Fds, failsafe: Failsafe,
                                method: str) -> None:

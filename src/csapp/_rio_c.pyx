@@ -573,16 +573,38 @@ cdef class Rio:
     def readlines(self, hint=-1):
         """readlines(hint: int | None = -1) -> list[bytes]
 
-        Lines as iteration gives them, until their total reaches hint."""
+        Lines as iteration gives them, until their total reaches hint. One
+        call under the lock: if it raises part-way (EAGAIN, a signal handler),
+        the lines it took go back in front of the buffer, nothing lost."""
         cdef Py_ssize_t limit = -1 if hint is None else as_size(hint)
         cdef Py_ssize_t total = 0
         cdef list lines = []
-        for line in self:
-            lines.append(line)
-            total += len(line)
-            if 0 < limit <= total:
-                break
-        return lines
+        cdef bytes line
+        self.enter()
+        try:
+            while True:
+                line = self.line(C_MAXLINE - 1)
+                if not line:
+                    return lines
+                lines.append(line)
+                total += len(line)
+                if 0 < limit <= total:
+                    return lines
+        except BaseException:
+            self.give_back(lines)
+            raise
+        finally:
+            self.exit()
+
+    cdef int give_back(self, list lines) except -1:
+        """Put lines taken by this call back in front of the buffer."""
+        cdef bytes taken
+        cdef int err = 0
+        if lines:
+            taken = b"".join(lines)
+            if csapp_rio_unread(&self.r, <const char *>taken, len(taken), &err) < 0:
+                raise MemoryError()
+        return 0
 
     def __iter__(self):
         self.enter()

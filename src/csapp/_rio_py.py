@@ -544,16 +544,45 @@ class Rio:
                 self._owner = 0
 
     def readlines(self, hint: Optional[int] = -1) -> List[bytes]:
-        """Lines as iteration gives them, until their total reaches ``hint``."""
+        """Lines as iteration gives them, until their total reaches ``hint``.
+
+        One call under the lock: if it raises part-way (EAGAIN, a signal
+        handler), the lines it took go back in front of the buffer."""
         hint = -1 if hint is None else _index(hint)
+        self._not_reentrant()
+        with self._lock:
+            try:
+                self._begin()
+                return self._readlines(hint)
+            finally:
+                self._owner = 0
+
+    def _readlines(self, hint: int) -> List[bytes]:
         lines: List[bytes] = []
         total = 0
-        for line in self:
-            lines.append(line)
-            total += len(line)
-            if 0 < hint <= total:
-                break
-        return lines
+        try:
+            while True:
+                # Stored by C code (see the note at the top): a handler that
+                # raises as a line is returned finds it in ``lines``.
+                lines += map(self._readline, (_ITER_LIMIT,))
+                if not lines[-1]:
+                    lines[-1:] = map(self._line, (_ITER_LIMIT,))
+                    if not lines[-1]:
+                        lines.pop()
+                        return lines
+                total += len(lines[-1])
+                if 0 < hint <= total:
+                    return lines
+        except BaseException:
+            self._give_back(lines)
+            raise
+
+    def _give_back(self, lines: List[bytes]) -> None:
+        """Put ``lines`` back in front of everything buffered."""
+        head: List[Any] = [b"".join(lines)]
+        head += map(_bytesio_read, (self._lines,))  # stored by C code
+        head += self._parts
+        self._parts, self._lines, self._readline = head, _NO_LINES, _NO_LINES.readline
 
     def __iter__(self) -> Iterator[bytes]:
         self._check_open()
