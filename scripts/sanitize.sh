@@ -120,7 +120,8 @@ if [ "$MODE" = all ]; then
 else
     TESTS=()
     for f in "$ROOT"/tests/test_rio*.py "$ROOT"/tests/test_reliability_core.py \
-             "$ROOT"/tests/test_fuzz_rio.py "$ROOT"/tests/test_reliability_signals.py; do
+             "$ROOT"/tests/test_fuzz_rio.py "$ROOT"/tests/test_reliability_signals.py \
+             "$ROOT"/tests/test_echo.py; do
         [ -f "$f" ] && TESTS+=("tests/$(basename "$f")")
     done
 fi

@@ -22,6 +22,7 @@
 #     2,000 Rio objects, ...), tests/test_fuzz_rio.py (CSAPP_FUZZ_OPS=2000),
 #   tests/test_reliability_signals.py (256 KiB + 1 per transfer at that scale:
 #     EINTR, raising handlers, the Rio keeping a partial result)
+#   the byte-exact cases of tests/test_echo.py (the C echo loop)
 # Left out: tests/test_rio_property.py (hypothesis under a per-example SIGALRM
 # watchdog: far too slow here, and a watchdog alarm that valgrind delivers after
 # the default handler is back kills the process) and tests/test_rio_signals.py
@@ -53,6 +54,14 @@ else
              test_rio_threads.py test_reliability_core.py test_fuzz_rio.py \
              test_reliability_signals.py; do
         [ -f "$ROOT/tests/$f" ] && ARGS+=("tests/$f")
+    done
+    # The C echo loop (csapp_rio_echo): the byte-exact cases, not the ones
+    # that time socket timeouts, run a signal storm or count the process's
+    # write(2) calls (valgrind makes its own).
+    for t in test_echo_is_byte_exact test_echo_handles_lines_split_across_sends \
+             test_echo_raises_on_a_reset \
+             test_the_compiled_echo_loop_checks_its_arguments; do
+        ARGS+=("tests/test_echo.py::$t")
     done
     ARGS+=(-m "not stress")
 fi
