@@ -116,6 +116,15 @@ class ServerControl:
         except OSError:
             pass  # pipe full (a wake-up is pending anyway) or already closed
 
+    def wake(self) -> None:
+        """Wake the loop without stopping it (a worker freed room for a client)."""
+        if self._closed:
+            return
+        try:
+            os.write(self._write_fd, b"\0")  # 0 is no signal number: drain() ignores it
+        except OSError:
+            pass  # pipe full: a wake-up is pending anyway
+
     def _on_stop_signal(self, signum: int, frame: Optional[FrameType]) -> None:
         self.stopping = True
 
@@ -207,6 +216,7 @@ class Acceptor:
         self.selector.register(control.wake_fd, selectors.EVENT_READ, "wake")
         self._paused_until = 0.0
         self._warned = False
+        self._waiting_for_room = False
 
     def close(self) -> None:
         """Close the selector and the listening socket."""
@@ -219,8 +229,9 @@ class Acceptor:
         """Wait for a client: its blocking descriptor and address, or ``None`` on stop.
 
         ``can_accept()`` false (a full pool, ``max_clients``) leaves clients in
-        the backlog and polls every 0.1 s. ``housekeeping()`` runs at every
-        wake-up (the process server reaps there).
+        the backlog until ``room_freed()`` wakes the loop (polling every 0.1 s
+        as well). ``housekeeping()`` runs at every wake-up (the process server
+        reaps there).
         """
         control = self.control
         while True:
@@ -228,15 +239,29 @@ class Acceptor:
             if control.stopping:
                 return None
             pause = self._paused_until - time.monotonic()
-            if pause > 0 or not can_accept():
-                control.wait(pause if pause > 0 else ACCEPT_BACKOFF)
+            if pause > 0:
+                control.wait(pause)
                 continue
+            # Flag first, then look: a worker that frees room after the look
+            # sees the flag and wakes us, so no client waits for the poll.
+            self._waiting_for_room = True
+            try:
+                if not can_accept():
+                    control.wait(ACCEPT_BACKOFF)
+                    continue
+            finally:
+                self._waiting_for_room = False
             ready = {key.data for key, _mask in self.selector.select(poll_interval)}
             if "wake" in ready and control.drain():
                 return None
             client = self._accept()
             if client is not None:
                 return client
+
+    def room_freed(self) -> None:
+        """A worker took a queued client or ended one: wake a loop waiting for room."""
+        if self._waiting_for_room:
+            self.control.wake()
 
     def _accept(self) -> Optional[Tuple[int, Address]]:
         try:
@@ -266,6 +291,9 @@ class ActiveConnections:
         self._lock = threading.Lock()
         self._fds: Set[int] = set()
         self._threads: List[threading.Thread] = []
+        self._prune_at = 64  # drop finished threads when the list grows this long
+        # Called after every close: room for another client (``Acceptor.room_freed``).
+        self.on_close: Callable[[], None] = lambda: None
 
     def __len__(self) -> int:
         return len(self._fds)
@@ -279,11 +307,16 @@ class ActiveConnections:
         with self._lock:
             self._fds.discard(fd)
             os.close(fd)
+        self.on_close()
 
     def add_thread(self, thread: threading.Thread) -> None:
+        """Remember ``thread`` for ``join``. Finished threads are dropped whenever
+        the list doubles, not at every call: O(1) per client, not O(clients)."""
         with self._lock:
-            self._threads = [t for t in self._threads if t.is_alive()]
             self._threads.append(thread)
+            if len(self._threads) >= self._prune_at:
+                self._threads = [t for t in self._threads if t.is_alive()]
+                self._prune_at = max(64, 2 * len(self._threads))
 
     def shutdown_all(self) -> None:
         """``shutdown(SHUT_RDWR)`` every connection: blocked reads see EOF at once."""

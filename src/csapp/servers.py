@@ -188,6 +188,7 @@ def serve_thread(listenfd: int, *, config: Optional[ServerConfig] = None,
     config = config or ServerConfig()
     active = ActiveConnections()
     with _serving(listenfd, config, control) as acceptor:
+        active.on_close = acceptor.room_freed
         try:
             while (client := acceptor.next_client(
                     lambda: _has_room(active, config))) is not None:
@@ -212,11 +213,16 @@ Slot = Optional[Tuple[int, Address]]  # None tells a worker to leave
 
 
 def _pool_worker(slots: "queue.SimpleQueue[Slot]", config: ServerConfig,
-                 control: ServerControl, active: ActiveConnections) -> None:
-    """Take connections from the queue until told to leave (CSAPP ``thread``)."""
+                 acceptor: Acceptor, active: ActiveConnections) -> None:
+    """Take connections from the queue until told to leave (CSAPP ``thread``).
+
+    Taking one frees a slot: the accept loop is woken at once (``sbuf``'s
+    ``V(&slots)``), not at its next poll.
+    """
     while (slot := slots.get()) is not None:
+        acceptor.room_freed()
         connfd, address = slot
-        _serve_and_close(connfd, address, config, control, active)
+        _serve_and_close(connfd, address, config, acceptor.control, active)
 
 
 def serve_prethreaded(listenfd: int, *, config: Optional[ServerConfig] = None,
@@ -232,10 +238,11 @@ def serve_prethreaded(listenfd: int, *, config: Optional[ServerConfig] = None,
     # full), so the stop below can always add one "leave" per worker.
     slots: "queue.SimpleQueue[Slot]" = queue.SimpleQueue()
     with _serving(listenfd, config, control) as acceptor:
+        active.on_close = acceptor.room_freed
         for number in range(config.threads):
             worker = threading.Thread(
                 target=_pool_worker, name=f"echo pool {number}",
-                args=(slots, config, acceptor.control, active), daemon=True)
+                args=(slots, config, acceptor, active), daemon=True)
             worker.start()
             active.add_thread(worker)
         try:
