@@ -79,8 +79,8 @@ def require_impl(name: str) -> str:
 def impl(request: pytest.FixtureRequest) -> str:
     """ "c" or "python": the implementation a child process uses.
 
-    A fixture other test modules may import; test_servers and test_cli define
-    their own copy.
+    A fixture: the network test modules import it (with ``start_server`` and
+    ``shared_servers``).
     """
     return require_impl(request.param)
 
@@ -106,12 +106,12 @@ class ServerProcess:
     """``csapp echoserver`` in a child process, in its own process group."""
 
     def __init__(self, impl: str, mode: str, *extra: str,
-                 preexec_fn: Optional[Callable[[], None]] = None) -> None:
+                 preexec_fn: Optional[Callable[[], None]] = None, port: int = 0) -> None:
         self.impl = impl
         self.mode = mode
         self.errors = tempfile.TemporaryFile()
         self.proc = subprocess.Popen(
-            csapp_command("echoserver", "--mode", mode, *extra, "0"),
+            csapp_command("echoserver", "--mode", mode, *extra, str(port)),
             stdout=subprocess.PIPE, stderr=self.errors, env=child_env(impl),
             start_new_session=True, preexec_fn=preexec_fn)
         assert self.proc.stdout is not None
@@ -269,3 +269,312 @@ def sample_data(size: int, seed: int = 1) -> bytes:
     body = rng.randbytes(size)
     return (b"\0\0nul line\n" + bytes(range(256)) + b"\n"
             + b"L" * (3 * csapp.MAXLINE + 17) + b"\n" + body + b"last line, no newline")
+
+
+# ------------------------------------------------ reliability helpers (issue 5)
+
+import errno  # noqa: E402  (used by the helpers below only)
+import resource  # noqa: E402
+
+
+def raise_nofile_limit(needed: int) -> int:
+    """Raise this process's soft RLIMIT_NOFILE up to its hard limit (children
+    inherit it); skip the test if even the hard limit is below ``needed``."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < needed:
+        pytest.skip(f"RLIMIT_NOFILE hard limit {hard} < {needed}")
+    if soft != resource.RLIM_INFINITY and soft < needed:
+        target = hard
+        if hard == resource.RLIM_INFINITY:
+            with open("/proc/sys/fs/nr_open") as nr_open:
+                target = int(nr_open.read())
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        soft = target
+    return soft
+
+
+def server_fd_count(pid: int) -> int:
+    """Open descriptors of process ``pid``."""
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+def zombies_of(pid: int) -> List[int]:
+    """Children of ``pid`` that exited and were not reaped."""
+    return [child for child, state in children_of(pid).items() if state == "Z"]
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now (for a server that must reuse it)."""
+    with socket.socket(socket.AF_INET6 if has_ipv6_loopback() else socket.AF_INET) as sock:
+        sock.bind(("", 0))
+        return sock.getsockname()[1]
+
+
+TCP_STATES = {"01": "ESTABLISHED", "02": "SYN_SENT", "03": "SYN_RECV", "04": "FIN_WAIT1",
+              "05": "FIN_WAIT2", "06": "TIME_WAIT", "07": "CLOSE", "08": "CLOSE_WAIT",
+              "09": "LAST_ACK", "0A": "LISTEN", "0B": "CLOSING"}
+
+
+def local_tcp_states(port: int) -> List[str]:
+    """The states of every TCP socket of this host whose local port is ``port``
+    (from /proc/net/tcp and tcp6; TIME_WAIT sockets have no owner but show here)."""
+    states: List[str] = []
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(table) as rows:
+                next(rows)
+                for row in rows:
+                    fields = row.split()
+                    if int(fields[1].rsplit(":", 1)[1], 16) == port:
+                        states.append(TCP_STATES.get(fields[3], fields[3]))
+        except FileNotFoundError:
+            continue
+    return states
+
+
+def bind_without_reuseaddr(port: int) -> Optional[OSError]:
+    """Try to bind ``port`` like ``open_listenfd`` does, but without SO_REUSEADDR;
+    the error it gets (EADDRINUSE while a TIME_WAIT socket holds the port), or None."""
+    family = socket.AF_INET6 if has_ipv6_loopback() else socket.AF_INET
+    with socket.socket(family) as sock:
+        if family == socket.AF_INET6:
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        try:
+            sock.bind(("", port))
+        except OSError as exc:
+            return exc
+    return None
+
+
+def load_line(client: int, number: int) -> bytes:
+    """Line ``number`` of load client ``client``: 10 to 125 bytes, names its sender,
+    binary bytes (NUL, 0xff, CR) inside, newline at the end."""
+    filler = bytes((33 + (client * 7 + number * 13 + i) % 90)
+                   for i in range((client + number) % 112))
+    return b"%d:%d \0\xff\r " % (client, number) + filler + b"\n"
+
+
+class _LoadClient:
+    __slots__ = ("number", "sock", "payload", "bursts", "burst", "sent", "received",
+                 "state", "events")
+
+    def __init__(self, number: int, payload: bytes, bursts: List[int]) -> None:
+        self.number = number
+        self.sock: Optional[socket.socket] = None
+        self.payload = payload
+        self.bursts = bursts      # byte offset at which each burst ends
+        self.burst = 0
+        self.sent = 0
+        self.received = 0
+        self.state = "connecting"
+        self.events = 0
+
+
+class LoadReport:
+    """What ``echo_load`` saw: one entry per failed client, byte totals, time."""
+
+    def __init__(self) -> None:
+        self.failures: Dict[int, str] = {}
+        self.expected = 0
+        self.sent = 0
+        self.received = 0
+        self.completed = 0
+        self.seconds = 0.0
+        self.held: object = None  # what ``while_held`` returned
+
+    def __repr__(self) -> str:
+        some = dict(list(self.failures.items())[:5])
+        return (f"LoadReport(completed={self.completed}, failed={len(self.failures)} "
+                f"e.g. {some}, expected={self.expected}, sent={self.sent}, "
+                f"received={self.received}, seconds={self.seconds:.2f})")
+
+
+def echo_load(port: int, clients: int, lines: int, *, burst: int = 1,
+              host: str = "127.0.0.1", timeout: float = 60.0, stall: float = TIMEOUT,
+              while_held: Optional[Callable[[], object]] = None) -> LoadReport:
+    """``clients`` concurrent echo clients, driven by one thread with a selector.
+
+    Every client connects (non-blocking) before any sends; then each sends its
+    ``lines`` lines (``load_line``) in bursts (client ``n``: ``1 + n % burst``
+    lines at once, so lines also arrive together), waiting for the exact echo
+    of a burst before the next; then it half-closes and waits for the server's
+    EOF. With ``while_held``, no client half-closes until all have their echo:
+    ``while_held()`` runs then, with every connection open (only for servers
+    that serve all clients at once), and its result goes to ``report.held``.
+    Bounded by ``timeout``, and by ``stall`` seconds without any progress:
+    clients unfinished by then fail.
+    """
+    report = LoadReport()
+    everyone: List[_LoadClient] = []
+    for number in range(clients):
+        payload_lines = [load_line(number, i) for i in range(lines)]
+        ends, size = [], 0
+        step = 1 + number % burst
+        for start in range(0, lines, step):
+            size += sum(len(line) for line in payload_lines[start:start + step])
+            ends.append(size)
+        everyone.append(_LoadClient(number, b"".join(payload_lines), ends))
+        report.expected += size
+    started = time.monotonic()
+    deadline = started + timeout
+    selector = selectors.DefaultSelector()
+    live = 0
+    holding = 0
+
+    def watch(client: _LoadClient, events: int) -> None:
+        assert client.sock is not None
+        if events == client.events:
+            return
+        if not client.events:
+            selector.register(client.sock, events, client)
+        elif not events:
+            selector.unregister(client.sock)
+        else:
+            selector.modify(client.sock, events, client)
+        client.events = events
+
+    def finish(client: _LoadClient, failure: Optional[str] = None) -> None:
+        nonlocal live, holding
+        if client.state == "held":
+            holding -= 1
+        if failure is not None:
+            report.failures[client.number] = failure
+        else:
+            report.completed += 1
+        if client.sock is not None:
+            watch(client, 0)
+            client.sock.close()
+        client.state = "done"
+        live -= 1
+
+    def pump(client: _LoadClient) -> None:
+        """Send the rest of the current burst; ask for EPOLLOUT if it does not fit."""
+        assert client.sock is not None
+        end = client.bursts[client.burst]
+        while client.sent < end:
+            try:
+                client.sent += client.sock.send(memoryview(client.payload)[client.sent:end])
+            except BlockingIOError:
+                break
+        report_events = selectors.EVENT_READ
+        if client.sent < end:
+            report_events |= selectors.EVENT_WRITE
+        watch(client, report_events)
+
+    def half_close(client: _LoadClient) -> None:
+        assert client.sock is not None
+        client.sock.shutdown(socket.SHUT_WR)
+        client.state = "closing"
+        watch(client, selectors.EVENT_READ)
+
+    try:
+        for client in everyone:
+            client.sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+            client.sock.setblocking(False)
+            live += 1
+            err = client.sock.connect_ex((host, port))
+            if err not in (0, errno.EINPROGRESS):
+                finish(client, f"connect: {os.strerror(err)}")
+                continue
+            watch(client, selectors.EVENT_WRITE)
+        connecting = live
+        released = while_held is None
+        progress = (live, report.received, holding)
+        stalled_at = time.monotonic() + stall
+        while live > 0:
+            now = time.monotonic()
+            if now >= deadline or now >= stalled_at:
+                break
+            if progress != (live, report.received, holding):
+                progress = (live, report.received, holding)
+                stalled_at = now + stall
+            for key, mask in selector.select(min(deadline - now, 1.0)):
+                client = key.data
+                sock = client.sock
+                try:
+                    if client.state == "connecting":
+                        err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+                        if err:
+                            finish(client, f"connect: {os.strerror(err)}")
+                        else:
+                            client.state = "connected"
+                            watch(client, 0)
+                        connecting -= 1
+                        if connecting == 0:  # everyone is in: start them all
+                            for other in everyone:
+                                if other.state == "connected":
+                                    other.state = "echoing"
+                                    pump(other)
+                        continue
+                    if mask & selectors.EVENT_READ:
+                        data = sock.recv(1 << 16)
+                        if not data:
+                            if client.state == "closing":
+                                finish(client)
+                            else:
+                                finish(client, f"EOF after {client.received} bytes")
+                            continue
+                        if client.state != "echoing":
+                            finish(client, f"{len(data)} unexpected bytes in state {client.state}")
+                            continue
+                        start = client.received
+                        if client.payload[start:start + len(data)] != data:
+                            finish(client, f"wrong echo at byte {start}")
+                            continue
+                        client.received += len(data)
+                        report.received += len(data)
+                        if client.received == client.bursts[client.burst]:
+                            client.burst += 1
+                            if client.burst < len(client.bursts):
+                                pump(client)
+                            elif while_held is None:
+                                half_close(client)
+                            else:
+                                client.state = "held"
+                                holding += 1
+                        elif client.received > client.bursts[client.burst]:
+                            finish(client, "echo of a burst not yet sent")
+                            continue
+                    if mask & selectors.EVENT_WRITE and client.state == "echoing":
+                        pump(client)
+                except OSError as exc:
+                    finish(client, f"{type(exc).__name__}: {exc}")
+            if not released and holding and holding == live:  # the rest are done
+                released = True
+                report.held = while_held()  # type: ignore[misc]
+                for client in everyone:
+                    if client.state == "held":
+                        try:
+                            half_close(client)
+                        except OSError as exc:
+                            finish(client, f"{type(exc).__name__}: {exc}")
+    finally:
+        report.seconds = time.monotonic() - started
+        for client in everyone:
+            report.sent += client.sent
+            if client.state != "done":
+                report.failures.setdefault(
+                    client.number, f"unfinished ({client.state}, "
+                                   f"{client.received} of {len(client.payload)} bytes)")
+                if client.sock is not None:
+                    client.sock.close()
+        selector.close()
+    return report
+
+
+@pytest.fixture(scope="module")
+def shared_servers() -> Iterator[Callable[[str, str], ServerProcess]]:
+    """One long-lived server per (implementation, mode) for tests that do not stop it
+    (a module may import this instead of defining its own)."""
+    servers: Dict[Tuple[str, str], ServerProcess] = {}
+
+    def get(impl: str, mode: str) -> ServerProcess:
+        server = servers.get((impl, mode))
+        if server is None:
+            server = servers[impl, mode] = ServerProcess(impl, mode)
+        assert server.alive(), f"the {mode} server died: {server.stderr()}"
+        return server
+
+    yield get
+    for server in servers.values():
+        server.kill()

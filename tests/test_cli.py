@@ -10,35 +10,22 @@ import struct
 import subprocess
 import threading
 import time
-from typing import Callable, Iterator
+from typing import Iterator
 
 import pytest
 
 import csapp
-from netutil import (
-    IMPLS,
+from netutil import (  # noqa: F401  (impl, start_server: fixtures)
     TIMEOUT,
     ServerProcess,
     child_env,
     csapp_command,
     has_ipv6_loopback,
-    require_impl,
+    impl,
     run_csapp,
     sample_data,
-    server_factory,
+    start_server,
 )
-
-
-@pytest.fixture(params=IMPLS)
-def impl(request: pytest.FixtureRequest) -> str:
-    """The implementation a child process uses: "c" or "python"."""
-    return require_impl(request.param)
-
-
-@pytest.fixture
-def start_server() -> Iterator[Callable[..., ServerProcess]]:
-    with server_factory() as start:
-        yield start
 
 
 CLIENT_INPUT = (b"hello\n" + b"\0binary\xff\xfe\n" + b"x" * (2 * csapp.MAXLINE + 5) + b"\n"

@@ -15,7 +15,7 @@ import sys
 import threading
 import time
 from types import ModuleType
-from typing import Any, Callable, Iterator, List, Sequence, Tuple
+from typing import Any, Callable, Iterator, List, Optional, Sequence, Tuple
 
 import pytest
 from rioutil import Fds, Writer  # noqa: F401
@@ -163,14 +163,22 @@ def numbered_lines(count: int) -> bytes:
 
 
 def slow_writer(rio: ModuleType, fds: Fds, fd: int, data: bytes, chunk: int,
-                pause: float, errors: List[BaseException]) -> threading.Thread:
-    """A thread writing ``data`` with ``rio_writen`` in chunks, then closing ``fd``."""
+                pause: float, errors: List[BaseException],
+                storm_done: Optional[Callable[[], bool]] = None) -> threading.Thread:
+    """A thread writing ``data`` with ``rio_writen`` in chunks, then closing ``fd``.
+
+    With ``storm_done``, the end of the stream waits (at most 5 s) until it is
+    true: the reader, blocked on the last bytes, goes on seeing signals, so a
+    storm test cannot end before its storm happened on a loaded machine."""
     def run() -> None:
         try:
             for i in range(0, len(data), chunk):
                 rio.rio_writen(fd, data[i:i + chunk])
                 if pause:
                     time.sleep(pause)
+            deadline = time.monotonic() + 5.0
+            while storm_done is not None and not storm_done() and time.monotonic() < deadline:
+                time.sleep(0.001)
         except OSError as exc:
             errors.append(exc)
         finally:
@@ -202,7 +210,8 @@ def test_storm_rio_methods(rio: ModuleType, fds: Fds) -> None:
     counter = Counter()
     got: List[bytes] = []
     with itimer(counter, STORM, STORM):
-        writer = slow_writer(rio, fds, w, data, 4096, 0.0002, errors)
+        writer = slow_writer(rio, fds, w, data, 4096, 0.0002, errors,
+                             lambda: counter.count >= 10)
         rp = rio.Rio(r, 512)
         readers: List[Callable[[], bytes]] = [
             rp.readlineb, lambda: rp.readlineb(100), lambda: rp.readnb(5000),
@@ -228,7 +237,8 @@ def test_storm_readinto(rio: ModuleType, fds: Fds) -> None:
     buf = bytearray(30011)
     got: List[bytes] = []
     with itimer(counter, STORM, STORM):
-        writer = slow_writer(rio, fds, w, data, 8192, 0.0002, errors)
+        writer = slow_writer(rio, fds, w, data, 8192, 0.0002, errors,
+                             lambda: counter.count >= 10)
         rp = rio.Rio(r, 1000)
         for _ in range(len(data)):
             n = rp.readinto(buf)
@@ -247,7 +257,8 @@ def test_storm_rio_readn(rio: ModuleType, fds: Fds) -> None:
     counter = Counter()
     got: List[bytes] = []
     with itimer(counter, STORM, STORM):
-        writer = slow_writer(rio, fds, w, data, 16384, 0.0002, errors)
+        writer = slow_writer(rio, fds, w, data, 16384, 0.0002, errors,
+                             lambda: counter.count >= 10)
         for _ in range(len(data)):
             piece = rio.rio_readn(r, 100003)
             got.append(piece)
@@ -465,7 +476,8 @@ def test_storm_of_raising_handlers_leaves_rio_usable(rio: ModuleType,
     ]
     got: List[bytes] = []
     with itimer(maybe_raise, STORM, STORM):
-        writer = slow_writer(rio, fds, w, data, 2048, 0.0002, errors)
+        writer = slow_writer(rio, fds, w, data, 2048, 0.0002, errors,
+                             lambda: state["raised"] >= 10)
         for i in range(100000):
             try:
                 state["armed"] = True

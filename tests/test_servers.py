@@ -12,13 +12,12 @@ import signal
 import socket
 import threading
 import time
-from typing import Callable, Dict, Iterator, List, Tuple
+from typing import List
 
 import pytest
 
-from netutil import (
+from netutil import (  # noqa: F401  (impl, start_server, shared_servers: fixtures)
     CONCURRENT_MODES,
-    IMPLS,
     MODES,
     TIMEOUT,
     ServerProcess,
@@ -27,46 +26,18 @@ from netutil import (
     cpu_ticks,
     exchange,
     has_ipv6_loopback,
+    impl,
     recv_exactly,
     recv_until_eof,
-    require_impl,
     reset,
     sample_data,
-    server_factory,
+    shared_servers,
+    start_server,
     wait_until,
 )
 
 
-@pytest.fixture(params=IMPLS)
-def impl(request: pytest.FixtureRequest) -> str:
-    """The implementation a child process uses: "c" or "python"."""
-    return require_impl(request.param)
-
-
-@pytest.fixture
-def start_server() -> Iterator[Callable[..., ServerProcess]]:
-    with server_factory() as start:
-        yield start
-
-
 LOOPBACKS = ["127.0.0.1", "localhost"] + (["::1"] if has_ipv6_loopback() else [])
-
-
-@pytest.fixture(scope="module")
-def shared_servers() -> Iterator[Callable[[str, str], ServerProcess]]:
-    """One long-lived server per (implementation, mode) for the tests that do not stop it."""
-    servers: Dict[Tuple[str, str], ServerProcess] = {}
-
-    def get(impl: str, mode: str) -> ServerProcess:
-        server = servers.get((impl, mode))
-        if server is None:
-            server = servers[impl, mode] = ServerProcess(impl, mode)
-        assert server.alive(), f"the {mode} server died: {server.stderr()}"
-        return server
-
-    yield get
-    for server in servers.values():
-        server.kill()
 
 
 def assert_healthy(server: ServerProcess) -> None:
