@@ -2,20 +2,22 @@
 
 The book's ``select`` server copies its read buffer and loses lines that
 arrive together; it is also limited to ``FD_SETSIZE`` (1024) descriptors.
-This one uses ``selectors.DefaultSelector`` (epoll on Linux) and non-blocking
+This one uses ``epoll`` (``poll`` where there is no epoll) and non-blocking
 sockets; every connection keeps its own input (a partial line waits there
 without blocking anyone) and pending output (partial writes and EAGAIN resume
 when the socket is writable). Complete lines are echoed; a line longer than
-``MAXLINE - 1`` goes back in pieces, as ``rio_readlineb`` returns it.
+``MAXLINE - 1`` goes back in pieces, as ``rio_readlineb`` returns it. When a
+read brings whole lines and nothing is pending, they go straight back with
+one ``write``.
 """
 
 from __future__ import annotations
 
 import os
-import selectors
+import select
 import socket
 import time
-from typing import Dict, Optional
+from typing import Callable, Dict, List, Optional, Tuple
 
 from ._rio import MAXLINE
 from .server_base import (
@@ -37,8 +39,35 @@ HIGH_WATER = 1024 * 1024
 # Accept at most this many clients per wake-up, so established ones are not starved.
 ACCEPT_BATCH = 64
 
-_LISTENER = object()
-_WAKE = object()
+# The event bits: the same values for epoll and poll.
+READ = select.POLLIN
+WRITE = select.POLLOUT
+# A hang-up or an error is reported without being asked for: the read sees it.
+READ_LIKE = select.POLLIN | select.POLLHUP | select.POLLERR
+
+Poll = Callable[[Optional[float]], List[Tuple[int, int]]]
+
+
+class _Poller:
+    """``select.epoll`` where it exists, else ``select.poll``: register, modify,
+    unregister, and ``poll(timeout in seconds or None)``."""
+
+    def __init__(self) -> None:
+        if hasattr(select, "epoll"):
+            self._impl = select.epoll()
+            self.poll: Poll = lambda timeout: self._impl.poll(-1 if timeout is None else timeout)
+        else:  # pragma: no cover - not Linux
+            self._impl = select.poll()
+            self.poll = lambda timeout: self._impl.poll(
+                None if timeout is None else timeout * 1000)
+        self.register = self._impl.register
+        self.modify = self._impl.modify
+        self.unregister = self._impl.unregister
+
+    def close(self) -> None:
+        close = getattr(self._impl, "close", None)
+        if close is not None:
+            close()
 
 
 class _Connection:
@@ -53,7 +82,7 @@ class _Connection:
         self.outbox = bytearray()  # echo not yet written
         self.eof = False           # the client half-closed: finish writing, then close
         self.last_heard = time.monotonic()
-        self.events = selectors.EVENT_READ
+        self.events = READ
 
 
 class _EventServer:
@@ -64,38 +93,49 @@ class _EventServer:
         self.control = control
         self.listener = socket.socket(fileno=listenfd)
         self.listener.setblocking(False)
-        self.selector = selectors.DefaultSelector()
-        self.selector.register(control.wake_fd, selectors.EVENT_READ, _WAKE)
-        self.selector.register(self.listener.fileno(), selectors.EVENT_READ, _LISTENER)
+        self.poller = _Poller()
+        self.wake_fd = control.wake_fd
+        self.listen_fd = self.listener.fileno()
+        self.poller.register(self.wake_fd, READ)
+        self.poller.register(self.listen_fd, READ)
         self.listening = True
         self.paused_until = 0.0
         self.warned = False
         self.connections: Dict[int, _Connection] = {}
+        self.now = time.monotonic()  # once per wake-up: the connections' clock
         self.next_sweep = float("inf")
         if config.idle_timeout:
-            self.next_sweep = time.monotonic() + self._sweep_interval()
+            self.next_sweep = self.now + self._sweep_interval()
 
     # -- the loop
 
     def run(self) -> None:
+        connections = self.connections
+        poll = self.poller.poll
         try:
             while not self.control.stopping:
-                for key, mask in self.selector.select(self._timeout()):
-                    if key.data is _WAKE:
+                events = poll(self._timeout())
+                self.now = time.monotonic()
+                for fd, mask in events:
+                    conn = connections.get(fd)
+                    if conn is not None:
+                        if mask & READ_LIKE:
+                            self._read(conn)
+                        if mask & WRITE and connections.get(fd) is conn:
+                            self._write(conn)
+                    elif fd == self.wake_fd:
                         self.control.drain()
-                    elif key.data is _LISTENER:
+                    elif fd == self.listen_fd:
                         self._accept_clients()
-                    else:
-                        self._handle(key.data, mask)
                 self._housekeeping()
         finally:
             self.close()
 
     def close(self) -> None:
-        """Close every connection, the listener and the selector."""
+        """Close every connection, the listener and the poller."""
         for conn in list(self.connections.values()):
             self._drop(conn)
-        self.selector.close()
+        self.poller.close()
         self.listener.close()
 
     def _timeout(self) -> Optional[float]:
@@ -110,7 +150,7 @@ class _EventServer:
         return max(min((self.config.idle_timeout or 1.0) / 4, 1.0), 0.01)
 
     def _housekeeping(self) -> None:
-        now = time.monotonic()
+        now = self.now
         if self.paused_until and now >= self.paused_until:
             self.paused_until = 0.0
         self._update_listening()
@@ -133,9 +173,9 @@ class _EventServer:
         """Listen only when not paused (EMFILE) and under ``max_clients``."""
         want = not self.paused_until and self._has_room()
         if want and not self.listening:
-            self.selector.register(self.listener.fileno(), selectors.EVENT_READ, _LISTENER)
+            self.poller.register(self.listen_fd, READ)
         elif self.listening and not want:
-            self.selector.unregister(self.listener.fileno())
+            self.poller.unregister(self.listen_fd)
         self.listening = want
 
     def _accept_clients(self) -> None:
@@ -152,8 +192,9 @@ class _EventServer:
                 break
             sock.setblocking(False)
             conn = _Connection(sock.detach(), numeric_address(address))
+            conn.last_heard = self.now
             self.connections[conn.fd] = conn
-            self.selector.register(conn.fd, conn.events, conn)
+            self.poller.register(conn.fd, conn.events)
             if self.config.verbose:
                 log(f"Connected to ({conn.address[0]}, {conn.address[1]})")
         self._update_listening()
@@ -167,12 +208,6 @@ class _EventServer:
 
     # -- one connection
 
-    def _handle(self, conn: _Connection, mask: int) -> None:
-        if mask & selectors.EVENT_READ:
-            self._read(conn)
-        if mask & selectors.EVENT_WRITE and self.connections.get(conn.fd) is conn:
-            self._write(conn)
-
     def _read(self, conn: _Connection) -> None:
         try:
             data = os.read(conn.fd, READ_SIZE)
@@ -181,7 +216,11 @@ class _EventServer:
         except OSError as exc:
             self._fail(conn, exc)
             return
-        conn.last_heard = time.monotonic()
+        conn.last_heard = self.now
+        if data and data[-1] == 10 and not conn.inbox and not conn.outbox \
+                and not self.config.verbose:
+            self._echo_now(conn, data)  # the common case: whole lines, nothing pending
+            return
         if not data:  # EOF: echo the last partial line, then close
             conn.eof = True
             ready = len(conn.inbox)
@@ -197,6 +236,19 @@ class _EventServer:
             del conn.inbox[:ready]
         self._write(conn)
 
+    def _echo_now(self, conn: _Connection, lines: bytes) -> None:
+        """Write ``lines`` back at once; what the socket does not take waits."""
+        try:
+            count = os.write(conn.fd, lines)
+        except (BlockingIOError, InterruptedError):
+            count = 0
+        except OSError as exc:
+            self._fail(conn, exc)
+            return
+        if count < len(lines):
+            conn.outbox += memoryview(lines)[count:]
+            self._write(conn)
+
     def _write(self, conn: _Connection) -> None:
         """Write what is pending; whatever the socket does not take waits for EPOLLOUT."""
         outbox = conn.outbox
@@ -209,18 +261,18 @@ class _EventServer:
                 self._fail(conn, exc)
                 return
             del outbox[:count]
-            conn.last_heard = time.monotonic()
+            conn.last_heard = self.now
         if conn.eof and not outbox:
             self._drop(conn)
             return
         events = 0
         if not conn.eof and len(outbox) < HIGH_WATER:
-            events |= selectors.EVENT_READ
+            events |= READ
         if outbox:
-            events |= selectors.EVENT_WRITE
+            events |= WRITE
         if events != conn.events:
             conn.events = events
-            self.selector.modify(conn.fd, events, conn)
+            self.poller.modify(conn.fd, events)
 
     def _fail(self, conn: _Connection, exc: OSError) -> None:
         """A reset or broken pipe ends this one connection, quietly."""
@@ -231,7 +283,7 @@ class _EventServer:
     def _drop(self, conn: _Connection) -> None:
         del self.connections[conn.fd]
         if conn.events:
-            self.selector.unregister(conn.fd)
+            self.poller.unregister(conn.fd)
         os.close(conn.fd)
 
 
