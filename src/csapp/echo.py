@@ -79,6 +79,7 @@ def _compiled_session(rp: Rio, connfd: int, keep_waiting: Optional[KeepWaiting])
 
 def _python_session(rp: Rio, connfd: int, received: Optional[Received],
                     keep_waiting: Optional[KeepWaiting]) -> int:
+    """The loop in Python: a chunk of whole lines per read, written back."""
     total = 0
     since_timeout = 0
     while True:
