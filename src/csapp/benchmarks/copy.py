@@ -15,7 +15,7 @@ import subprocess
 import sys
 import time
 from contextlib import contextmanager
-from typing import Callable, Dict, Iterator, List, Optional, Sequence
+from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 from .core import Case, Result, run_group
 from .echo import _env
@@ -119,25 +119,31 @@ def whole_command(path: str, argv: List[str]) -> Case:
     return case
 
 
-def run(directory: str, impls: Sequence[str], rounds: int, mib: int,
-        progress: Optional[Callable[[str], None]] = None) -> List[Result]:
-    big = make_file(directory, mib << 20)
-    small = make_file(directory, 256 << 10)
-    notes: Dict[str, str] = {}
-    cases: Dict[str, Case] = {}
+def cases(big: str, small: str, impls: Sequence[str], notes: Dict[str, str]
+          ) -> Tuple[Dict[str, Case], Dict[str, Case]]:
+    """The copy cases over ``big``, and the one-byte-per-call ones over ``small``."""
+    fast: Dict[str, Case] = {}
     for impl in impls:
         for method in ("buffered", "fast"):
             key = f"csapp copy {method} [{impl}]"
-            cases[key] = ours(big, method, impl, notes, key)
-    cases["shutil.copyfileobj"] = python_script(big, _PY_COPYFILEOBJ)
-    cases["cat"] = whole_command(big, ["cat"])
-    results = run_group(f"{GROUP}, {mib} MiB", "MB/s", cases, rounds, progress)
+            fast[key] = ours(big, method, impl, notes, key)
+    fast["shutil.copyfileobj"] = python_script(big, _PY_COPYFILEOBJ)
+    fast["cat"] = whole_command(big, ["cat"])
     slow: Dict[str, Case] = {}
     for impl in impls:
         key = f"csapp copy byte [{impl}]"
         slow[key] = ours(small, "byte", impl, notes, key)
     slow["os.read(fd, 1) loop, Python"] = python_script(small, _PY_BYTEWISE)
     slow["cat"] = whole_command(small, ["cat"])
+    return fast, slow
+
+
+def run(directory: str, impls: Sequence[str], rounds: int, mib: int,
+        progress: Optional[Callable[[str], None]] = None) -> List[Result]:
+    notes: Dict[str, str] = {}
+    fast, slow = cases(make_file(directory, mib << 20), make_file(directory, 256 << 10),
+                       impls, notes)
+    results = run_group(f"{GROUP}, {mib} MiB", "MB/s", fast, rounds, progress)
     results += run_group(f"{GROUP}, 256 KiB, one byte per system call", "MB/s", slow,
                          max(1, min(rounds, 3)), progress)
     for r in results:

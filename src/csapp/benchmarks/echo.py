@@ -110,16 +110,19 @@ def bulk_case(port_box: List[int], mib: int) -> Case:
     return case
 
 
+def server_case(argv: List[str], make: Callable[[List[int]], Case]) -> Case:
+    """A case that starts the server ``argv``, runs ``make([port])`` on it, stops it."""
+    def case() -> float:
+        with running(argv) as port:
+            return make([port])()
+    return case
+
+
 def _per_server(group: str, unit: str, cmds: Dict[str, List[str]],
                 make: Callable[[List[int]], Case], rounds: int,
                 progress: Optional[Callable[[str], None]]) -> List[Result]:
     """Rounds rotate over servers; each server is started once per round."""
-    def case_for(argv: List[str]) -> Case:
-        def case() -> float:
-            with running(argv) as port:
-                return make([port])()
-        return case
-    return run_group(group, unit, {name: case_for(argv) for name, argv in cmds.items()},
+    return run_group(group, unit, {name: server_case(argv, make) for name, argv in cmds.items()},
                      rounds, progress)
 
 
