@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -231,6 +232,30 @@ def test_copy_fast_into_a_file(impl: str, source: str, tmp_path) -> None:
 def test_copy_without_stats_prints_nothing_else(impl: str) -> None:
     result = run_csapp(impl, "copy", input=b"abc\n")
     assert (result.returncode, result.stdout, result.stderr) == (0, b"abc\n", b"")
+
+
+# ----------------------------------------------------------------- bench
+
+
+def test_bench_copy_runs_and_reports_its_targets(tmp_path) -> None:
+    """``csapp bench`` end to end on its smallest workload: every copy row
+    measured for both implementations and the peers, the copy targets checked."""
+    out = tmp_path / "bench.json"
+    result = run_csapp("c", "bench", "--quick", "--only", "copy", "--rounds", "1",
+                       "--json", str(out), timeout=120)
+    assert result.returncode == 0, result.stderr.decode()[-2000:]
+    data = json.loads(out.read_text())
+    rows = {(r["group"].split(",")[0], r["case"]): r for r in data["results"]}
+    impls = sorted(csapp.IMPLEMENTATIONS)
+    for impl in impls:
+        for method in ("buffered", "fast", "byte"):
+            row = rows["copy: file → pipe", f"csapp copy {method} [{impl}]"]
+            assert row["median"] > 0 and "system calls" in row["note"], row
+    assert rows["copy: file → pipe", "cat"]["median"] > 0
+    targets = {t["target"]: t["ratio"] for t in data["targets"]}
+    if "c" in impls:  # the targets are stated for the compiled implementation
+        assert targets["copy fast [c] ÷ cat, into a pipe"] > 0
+    assert b"Targets (ratios measured in this run)" in result.stdout
 
 
 # ------------------------------------------------------------------ demo
