@@ -75,13 +75,13 @@ class _Connection:
 
     __slots__ = ("fd", "address", "inbox", "outbox", "eof", "last_heard", "events")
 
-    def __init__(self, fd: int, address: Address) -> None:
+    def __init__(self, fd: int, address: Address, now: float) -> None:
         self.fd = fd
         self.address = address
         self.inbox = bytearray()   # received, not yet a complete line
         self.outbox = bytearray()  # echo not yet written
         self.eof = False           # the client half-closed: finish writing, then close
-        self.last_heard = time.monotonic()
+        self.last_heard = now
         self.events = READ
 
 
@@ -193,8 +193,7 @@ class _EventServer:
                     raise
                 break
             sock.setblocking(False)
-            conn = _Connection(sock.detach(), numeric_address(address))
-            conn.last_heard = self.now
+            conn = _Connection(sock.detach(), numeric_address(address), self.now)
             self.connections[conn.fd] = conn
             self.poller.register(conn.fd, conn.events)
             if self.config.verbose:
