@@ -9,19 +9,21 @@ Switches (read here and by ``csapp._rio`` at import):
 """
 
 import os
+import runpy
 import sys
 
 from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 
+# The switches are parsed by the package's own csapp/_shared.py (run as a
+# file: importing csapp here would import the extension being built).
+HERE = os.path.dirname(os.path.abspath(__file__))
+SHARED = runpy.run_path(os.path.join(HERE, "src", "csapp", "_shared.py"))
+flag = SHARED["env_flag"]
 
-def flag(name):
-    return os.environ.get(name, "").strip().lower() not in ("", "0", "false", "no")
-
-
-NO_EXTENSIONS = flag("CSAPP_NO_EXTENSIONS")
-REQUIRE_EXTENSIONS = flag("CSAPP_REQUIRE_EXTENSIONS")
-DEBUG_BUILD = flag("CSAPP_DEBUG_BUILD")
+NO_EXTENSIONS = flag(SHARED["NO_EXTENSIONS"])
+REQUIRE_EXTENSIONS = flag(SHARED["REQUIRE_EXTENSIONS"])
+DEBUG_BUILD = flag(SHARED["DEBUG_BUILD"])
 
 if NO_EXTENSIONS and REQUIRE_EXTENSIONS:
     sys.exit("csapp: CSAPP_NO_EXTENSIONS and CSAPP_REQUIRE_EXTENSIONS are both set")
@@ -74,7 +76,7 @@ def extensions():
         "csapp._rio_c",
         sources=["src/csapp/_rio_c.pyx", "csrc/rio.c"],
         include_dirs=["csrc"],
-        depends=["csrc/rio.h"],
+        depends=["csrc/rio.h", "csrc/rio.pxd"],
         extra_compile_args=compile_args,
         extra_link_args=link_args,
         define_macros=[("_GNU_SOURCE", "1")],
@@ -87,11 +89,9 @@ def extensions():
         say(f"WARNING: Cython is not available ({exc}); "
             "installing the pure-Python implementation only")
         return []
-    return cythonize(
-        [ext],
-        compiler_directives={"language_level": 3, "embedsignature": True},
-        quiet=True,
-    )
+    # The compiler directives are in the .pyx's own "# cython:" line, so
+    # every build of it (this one, the scripts' debug builds) uses the same.
+    return cythonize([ext], include_path=["csrc"], quiet=True)
 
 
 setup(ext_modules=extensions(), cmdclass={"build_ext": OptionalBuildExt})

@@ -105,22 +105,18 @@ static int resize(csapp_rio_t *rp, size_t cap, int *err)
 
 int csapp_rio_reserve(csapp_rio_t *rp, size_t room, int *err)
 {
-    if (rp->start == rp->end)
-        rp->start = rp->end = 0;
-    /* Little free space at the end: move the buffered bytes to the front,
-     * so the next read can ask for (nearly) a whole bufsize. */
-    if (rp->start > 0 && rp->cap - rp->end < rp->bufsize / 2 + 1)
-        compact(rp);
+    /* The pending bytes go to the front first, always: the free space, and
+     * so the size of the next read, then depends only on how many bytes are
+     * pending (bufsize - pending), never on where they happen to sit. The
+     * pure-Python twin computes the same sizes (its _refill_size). */
+    compact(rp);
     if (rp->cap - rp->end >= room && rp->cap > 0)
         return 0;
-    compact(rp);
     size_t need = rp->end + room;
     if (need < room) { /* overflow */
         *err = ENOMEM;
         return -1;
     }
-    if (rp->cap >= need && rp->cap > 0)
-        return 0;
     size_t cap = rp->cap > rp->bufsize ? rp->cap : rp->bufsize;
     while (cap < need)
         cap = cap > SIZE_MAX / 2 ? need : cap * 2;
@@ -167,6 +163,8 @@ int csapp_rio_unread(csapp_rio_t *rp, const void *data, size_t n, int *err)
                 *err = ENOMEM;
                 return -1;
             }
+            if (cap < rp->bufsize)
+                cap = rp->bufsize; /* never below the nominal size */
             if (resize(rp, cap, err) < 0)
                 return -1;
         }
@@ -189,7 +187,8 @@ static size_t through_last_newline(const unsigned char *buf, size_t n)
     return cut;
 }
 
-int csapp_rio_echo(csapp_rio_t *rp, int out_fd, size_t limit, size_t *echoed, int *err)
+int csapp_rio_echo(csapp_rio_t *rp, int out_fd, size_t limit, int once, size_t *echoed,
+                   int *err)
 {
     int at_eof = 0;
     if (limit == 0)
@@ -213,6 +212,8 @@ int csapp_rio_echo(csapp_rio_t *rp, int out_fd, size_t limit, size_t *echoed, in
                 *err = EINTR;
                 return -1;
             }
+            if (once && !at_eof)
+                return 1;
             continue;
         }
         if (at_eof)

@@ -88,9 +88,10 @@ static inline size_t csapp_rio_line_length(const csapp_rio_t *rp, size_t limit,
 
 /*
  * csapp_rio_reserve -- make room for at least `room` bytes after end (room
- * 1: any free space), by moving the buffered bytes to the front when little
- * space is left, and growing the buffer only when that is not enough.
- * Returns 0, or -1 with *err = ENOMEM.
+ * 1: any free space), by moving the buffered bytes to the front, and growing
+ * the buffer (to bufsize, then doubling) only when that is not enough.
+ * Returns 0, or -1 with *err = ENOMEM. So a refill that needs no more than
+ * bufsize asks the kernel for bufsize - pending bytes (see csapp_rio_fill).
  */
 int csapp_rio_reserve(csapp_rio_t *rp, size_t room, int *err);
 
@@ -116,7 +117,8 @@ static inline void csapp_rio_consume(csapp_rio_t *rp, size_t n)
 
 /*
  * csapp_rio_unread -- put n bytes back in front of the buffered ones (bytes a
- * caller took from the kernel directly and must not lose). 0, or -1 ENOMEM.
+ * caller took from the kernel directly and must not lose). A buffer that must
+ * grow for them grows to max(pending, bufsize). 0, or -1 ENOMEM.
  */
 int csapp_rio_unread(csapp_rio_t *rp, const void *data, size_t n, int *err);
 
@@ -127,10 +129,12 @@ int csapp_rio_unread(csapp_rio_t *rp, const void *data, size_t n, int *err);
  * back in pieces of at least `limit` bytes, and the last one at EOF as it
  * is. Bytes leave the buffer only once written, so an error, a timeout or
  * a signal loses nothing: calling again goes on where it stopped.
- * Returns 0 at EOF with everything echoed, or -1 with *err set (EINTR and
- * EAGAIN included; a short write is reported as EINTR). *echoed is
- * increased by every byte written.
+ * Returns 0 at EOF with everything echoed; with `once`, 1 as soon as one
+ * write has sent back what was complete (a server's verbose log reports
+ * each); or -1 with *err set (EINTR and EAGAIN included; a short write is
+ * reported as EINTR). *echoed is increased by every byte written.
  */
-int csapp_rio_echo(csapp_rio_t *rp, int out_fd, size_t limit, size_t *echoed, int *err);
+int csapp_rio_echo(csapp_rio_t *rp, int out_fd, size_t limit, int once, size_t *echoed,
+                   int *err);
 
 #endif /* CSAPP_RIO_H */

@@ -1,8 +1,8 @@
 """csapp.echo over a socketpair, under both RIO implementations.
 
-The echo module's ``Rio``/``rio_writen`` are swapped for the implementation
-under test (the ``rio`` fixture of conftest.py); ``rio_writen`` is also
-counted, which shows that buffered lines go back in one write.
+The echo module's ``Rio`` and ``echo_lines`` are swapped for the
+implementation under test (the ``rio`` fixture of conftest.py); write(2)
+calls are counted, which shows that buffered lines go back in one write.
 """
 
 from __future__ import annotations
@@ -49,8 +49,7 @@ class CountingWrites:
 def writes(rio: ModuleType, monkeypatch: pytest.MonkeyPatch) -> CountingWrites:
     """echo over the implementation under test: the loop in C for "c"."""
     monkeypatch.setattr(echo_module, "Rio", rio.Rio)
-    monkeypatch.setattr(echo_module, "rio_writen", rio.rio_writen)
-    monkeypatch.setattr(echo_module, "echo_lines", getattr(rio, "_echo_lines", None))
+    monkeypatch.setattr(echo_module, "echo_lines", rio._echo_lines)
     return CountingWrites()
 
 

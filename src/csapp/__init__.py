@@ -9,7 +9,6 @@ from __future__ import annotations
 from ._rio import (
     IMPLEMENTATION,
     IMPLEMENTATIONS,
-    LISTENQ,
     MAXLINE,
     RIO_BUFSIZE,
     Rio,
@@ -31,7 +30,7 @@ from .servers import (
     serve_process,
     serve_thread,
 )
-from .sockets import open_clientfd, open_listenfd
+from .sockets import LISTENQ, open_clientfd, open_listenfd
 
 __version__ = "0.1.0"
 

@@ -1,48 +1,40 @@
 """Choose the RIO implementation: the compiled ``_rio_c`` or the ``_rio_py`` twin.
 
 ``CSAPP_NO_EXTENSIONS=1`` selects the fallback; ``CSAPP_REQUIRE_EXTENSIONS=1``
-makes a missing or broken extension an ImportError instead of a silent fallback.
+makes a missing or broken extension an ImportError instead of a silent fallback
+(the switches are parsed by ``csapp._shared.env_flag``, as in ``setup.py``).
 """
 
 from __future__ import annotations
 
-import os
 from types import ModuleType
-from typing import TYPE_CHECKING, Callable, Dict, Optional, Tuple
+from typing import TYPE_CHECKING, Dict
 
 from . import _rio_py
-
-
-def _flag(name: str) -> bool:
-    return os.environ.get(name, "").strip().lower() not in ("", "0", "false", "no")
-
-
-NO_EXTENSIONS = _flag("CSAPP_NO_EXTENSIONS")
-REQUIRE_EXTENSIONS = _flag("CSAPP_REQUIRE_EXTENSIONS")
+from ._shared import NO_EXTENSIONS, REQUIRE_EXTENSIONS, env_flag
 
 IMPLEMENTATIONS: Dict[str, ModuleType] = {"python": _rio_py}
 
 if TYPE_CHECKING:  # type checkers read the pure-Python module
     from ._rio_py import *  # noqa: F401,F403
+    from ._rio_py import _echo_lines as echo_lines  # noqa: F401
 
     IMPLEMENTATION: str
-    echo_lines: Optional[Callable[[Rio, int], Tuple[int, bool]]]
 else:
     _impl: ModuleType = _rio_py
     try:
         from . import _rio_c
     except ImportError:
-        if REQUIRE_EXTENSIONS:
+        if env_flag(REQUIRE_EXTENSIONS):
             raise
     else:
         IMPLEMENTATIONS = {"c": _rio_c, "python": _rio_py}
-        if not NO_EXTENSIONS:
+        if not env_flag(NO_EXTENSIONS):
             _impl = _rio_c
 
     IMPLEMENTATION = "c" if _impl is not _rio_py else "python"
     RIO_BUFSIZE = _impl.RIO_BUFSIZE
     MAXLINE = _impl.MAXLINE
-    LISTENQ = _impl.LISTENQ
     Rio = _impl.Rio
     rio_readn = _impl.rio_readn
     rio_readinto = _impl.rio_readinto
@@ -50,5 +42,5 @@ else:
     rio_readinitb = _impl.rio_readinitb
     rio_readlineb = _impl.rio_readlineb
     rio_readnb = _impl.rio_readnb
-    # CSAPP echo's loop in C, for csapp.echo; None with the fallback.
-    echo_lines = getattr(_impl, "_echo_lines", None)
+    # CSAPP echo's loop (csapp.echo); both twins have it.
+    echo_lines = _impl._echo_lines

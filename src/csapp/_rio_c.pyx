@@ -1,8 +1,8 @@
-# cython: language_level=3, embedsignature=True, binding=False, boundscheck=False, wraparound=False
+# cython: language_level=3, embedsignature=True, embedsignature.format=python, binding=False, boundscheck=False, wraparound=False
 """Compiled RIO: CSAPP's robust I/O package, Cython over the C core in csrc/.
 
 The twin of ``csapp._rio_py``: same names, results, exceptions and messages
-(``CONTRACT.md``). Every system call runs without the GIL; on EINTR Python's
+(``docs/CONTRACT.md``). Every system call runs without the GIL; on EINTR Python's
 signal handlers run and the call resumes unless one raised, so Ctrl-C always
 works and a ``Rio`` never loses the bytes it already read.
 """
@@ -40,64 +40,51 @@ cdef extern from "Python.h":
 cdef extern from "unistd.h" nogil:
     int os_close "close"(int fd)
 
-cdef extern from "rio.h" nogil:
-    ctypedef struct csapp_rio_t:
-        int fd
-        unsigned char *buf
-        size_t cap
-        size_t bufsize
-        size_t start
-        size_t end
-    int csapp_readn(int fd, void *buf, size_t n, size_t *done, int *err)
-    int csapp_writen(int fd, const void *buf, size_t n, size_t *done, int *err)
-    void csapp_rio_init(csapp_rio_t *rp, int fd, size_t bufsize)
-    void csapp_rio_release(csapp_rio_t *rp)
-    size_t csapp_rio_buffered(const csapp_rio_t *rp)
-    size_t csapp_rio_line_length(const csapp_rio_t *rp, size_t limit, size_t *scanned)
-    int csapp_rio_reserve(csapp_rio_t *rp, size_t room, int *err)
-    ssize_t csapp_rio_fill(csapp_rio_t *rp, size_t want, int *err)
-    void csapp_rio_consume(csapp_rio_t *rp, size_t n)
-    int csapp_rio_unread(csapp_rio_t *rp, const void *data, size_t n, int *err)
-    int csapp_rio_echo(csapp_rio_t *rp, int out_fd, size_t limit, size_t *echoed, int *err)
-    bint csapp_would_block(int err)
+from rio cimport (
+    csapp_readn, csapp_rio_buffered, csapp_rio_consume, csapp_rio_echo, csapp_rio_fill,
+    csapp_rio_init, csapp_rio_line_length, csapp_rio_release, csapp_rio_reserve,
+    csapp_rio_t, csapp_rio_unread, csapp_would_block, csapp_writen,
+)
+
+from csapp import _shared
+from csapp._shared import (
+    MSG_BUFSIZE, MSG_CONTIGUOUS, MSG_MAXLEN, MSG_NEGATIVE_N, MSG_READ_LENGTH,
+    MSG_REENTRANT, msg_no_pickle, msg_not_bytes_like, msg_not_open, msg_not_rio,
+    msg_not_writable, rio_repr,
+)
 
 __all__ = [
-    "LISTENQ", "MAXLINE", "RIO_BUFSIZE", "Rio", "rio_readinitb", "rio_readinto",
-    "rio_readlineb", "rio_readn", "rio_readnb", "rio_writen",
+    "MAXLINE", "RIO_BUFSIZE", "Rio", "rio_readinitb", "rio_readinto", "rio_readlineb",
+    "rio_readn", "rio_readnb", "rio_writen",
 ]
 
-cdef enum:
-    C_RIO_BUFSIZE = 8192
-    C_MAXLINE = 8192
-    C_LISTENQ = 1024
-    MAX_BUFSIZE = 1 << 30
-    INT_MAX_FD = 2147483647
-    # Reads of a large n start at FIRST_CHUNK and double up to MAX_CHUNK:
-    # memory grows with the data that arrives, never with n itself.
-    FIRST_CHUNK = 64 * 1024
-    MAX_CHUNK = 16 * 1024 * 1024
+RIO_BUFSIZE = _shared.RIO_BUFSIZE
+MAXLINE = _shared.MAXLINE
 
-RIO_BUFSIZE = C_RIO_BUFSIZE
-MAXLINE = C_MAXLINE
-LISTENQ = C_LISTENQ
+# The shared sizes as C values (csapp/_shared.py is their one source).
+cdef size_t C_RIO_BUFSIZE = _shared.RIO_BUFSIZE
+cdef Py_ssize_t C_MAXLINE = _shared.MAXLINE
+cdef size_t LINE_LIMIT = _shared.LINE_LIMIT
+cdef Py_ssize_t MAX_BUFSIZE = _shared.MAX_BUFSIZE
+cdef size_t FIRST_CHUNK = _shared.FIRST_CHUNK
+cdef size_t MAX_CHUNK = _shared.MAX_CHUNK
+cdef int ECHO_EOF = _shared.ECHO_EOF
+cdef int ECHO_CHUNK = _shared.ECHO_CHUNK
+cdef int ECHO_BLOCKED = _shared.ECHO_BLOCKED
+
+cdef enum:
+    INT_MAX_FD = 2147483647
 
 cdef enum RioState:
     UNINIT = 0
     OPEN = 1
     CLOSED = 2
 
-# Messages shared word for word with the pure-Python twin.
-cdef str MSG_CLOSED = "I/O operation on closed Rio"
-cdef str MSG_UNINIT = "I/O operation on uninitialized Rio"
-cdef str MSG_REENTRANT = "reentrant call inside Rio"
-cdef str MSG_NEGATIVE_N = "n must be non-negative"
-cdef str MSG_READ_LENGTH = "read length must be non-negative or -1"
-cdef str MSG_MAXLEN = "maxlen must be at least 2"
-cdef str MSG_BUFSIZE = "bufsize must be between 1 and 2**30"
+assert (UNINIT, OPEN, CLOSED) == (_shared.UNINIT, _shared.OPEN, _shared.CLOSED)
 
 cdef size_t UNBOUNDED = <size_t>PY_SSIZE_T_MAX
 # Default arguments as objects, so the hot paths can skip converting them.
-cdef object DEFAULT_MAXLEN = C_MAXLINE
+cdef object DEFAULT_MAXLEN = _shared.MAXLINE
 cdef object DEFAULT_SIZE = -1
 
 
@@ -143,15 +130,14 @@ cdef Py_ssize_t size_or_all(object n) except? -2:
 cdef int get_bytes_view(object obj, Py_buffer *view, bint writable) except -1:
     """A contiguous view of any bytes-like object, no copy; checks as _rio_py does."""
     if not PyObject_CheckBuffer(obj):
-        raise TypeError(f"a bytes-like object is required, not '{type(obj).__name__}'")
+        raise TypeError(msg_not_bytes_like(obj))
     PyObject_GetBuffer(obj, view, PyBUF_FULL_RO)
     if writable and view.readonly:
         PyBuffer_Release(view)
-        raise TypeError(
-            f"argument must be a writable bytes-like object, not '{type(obj).__name__}'")
+        raise TypeError(msg_not_writable(obj))
     if not PyBuffer_IsContiguous(view, b'C'):
         PyBuffer_Release(view)
-        raise TypeError("argument must be a C-contiguous buffer")
+        raise TypeError(MSG_CONTIGUOUS)
     return 0
 
 
@@ -168,9 +154,7 @@ cdef int check_signals_during_write(size_t done) except -1:
 # --------------------------------------------------------------- unbuffered
 
 def rio_readn(fd, n):
-    """rio_readn(fd: int, n: int) -> bytes
-
-    Read n bytes, short only at EOF (CSAPP rio_readn)."""
+    """Read n bytes, short only at EOF (CSAPP rio_readn)."""
     cdef int cfd = check_fd(fd)
     cdef Py_ssize_t want = as_size(n)
     if want < 0:
@@ -213,9 +197,7 @@ def rio_readn(fd, n):
 
 
 def rio_readinto(fd, buffer):
-    """rio_readinto(fd: int, buffer) -> int
-
-    Fill buffer from fd; the count is short only at EOF (CSAPP rio_readn)."""
+    """Fill buffer from fd; the count is short only at EOF (CSAPP rio_readn)."""
     cdef int cfd = check_fd(fd)
     cdef Py_buffer view
     cdef size_t done = 0
@@ -238,9 +220,7 @@ def rio_readinto(fd, buffer):
 
 
 def rio_writen(fd, data):
-    """rio_writen(fd: int, data) -> int
-
-    Write every byte of data (CSAPP rio_writen); returns len(data) in bytes.
+    """Write every byte of data (CSAPP rio_writen); returns len(data) in bytes.
     If it raises part-way, the exception's characters_written says how many
     bytes went out."""
     cdef int cfd = check_fd(fd)
@@ -267,9 +247,7 @@ def rio_writen(fd, data):
 # ----------------------------------------------------------------- buffered
 
 cdef class Rio:
-    """Rio(fd: int, bufsize: int = RIO_BUFSIZE, *, closefd: bool = False)
-
-    A read buffer bound to a descriptor (CSAPP rio_t); Rio(fd) is
+    """A read buffer bound to a descriptor (CSAPP rio_t); Rio(fd) is
     rio_readinitb. The descriptor is not owned unless closefd=True. Every read
     method may be interleaved with the others; no byte is lost when a signal
     handler raises or a non-blocking descriptor would block: what was already
@@ -302,7 +280,7 @@ cdef class Rio:
             with nogil:
                 os_close(fd)
 
-    def __init__(self, fd, bufsize=C_RIO_BUFSIZE, *, closefd=False):
+    def __init__(self, fd, bufsize=RIO_BUFSIZE, *, closefd=False):
         cdef int cfd
         cdef Py_ssize_t size
         self.enter_any()
@@ -351,7 +329,7 @@ cdef class Rio:
         PyThread_release_lock(self.lock)
 
     cdef int raise_not_open(self) except -1:
-        raise ValueError(MSG_CLOSED if self.state == CLOSED else MSG_UNINIT)
+        raise ValueError(msg_not_open(self.state))
 
     cdef inline int check_open(self) except -1:
         if self.state != OPEN:
@@ -361,11 +339,15 @@ cdef class Rio:
     # -- the buffer (called with the lock held)
 
     cdef Py_ssize_t fill(self, size_t want) except -1:
-        """One read(2) into the buffer, of up to max(want, bufsize) bytes; 0 at EOF.
+        """One read(2) into the buffer; its count, 0 at EOF.
 
-        The buffer grows only when it is full of pending bytes or want is
-        more than bufsize. EINTR runs the signal handlers and retries; if one
-        raises, or on any error, what is buffered stays buffered."""
+        It asks for max(want, bufsize) bytes, but no more than fit: the
+        pending bytes move to the front and the read gets the free space of
+        the buffer (bufsize - pending), which grows only when it is full of
+        pending bytes or want is more than bufsize (csapp_rio_reserve). The
+        pure-Python twin asks for the same sizes. EINTR runs the signal
+        handlers and retries; if one raises, or on any error, what is
+        buffered stays buffered."""
         cdef ssize_t got
         cdef int err = 0
         cdef size_t room = want if want > self.r.bufsize else 1
@@ -460,9 +442,7 @@ cdef class Rio:
     # -- CSAPP's buffered reads
 
     def readlineb(self, maxlen=DEFAULT_MAXLEN):
-        """readlineb(maxlen: int = MAXLINE) -> bytes
-
-        The next line, at most maxlen - 1 bytes (CSAPP rio_readlineb)."""
+        """The next line, at most maxlen - 1 bytes (CSAPP rio_readlineb)."""
         cdef Py_ssize_t m = C_MAXLINE if maxlen is DEFAULT_MAXLEN else as_size(maxlen)
         if m < 2:
             raise ValueError(MSG_MAXLEN)
@@ -476,9 +456,7 @@ cdef class Rio:
             self.exit()
 
     def readnb(self, n):
-        """readnb(n: int) -> bytes
-
-        Up to n bytes, short only at EOF (CSAPP rio_readnb)."""
+        """Up to n bytes, short only at EOF (CSAPP rio_readnb)."""
         cdef Py_ssize_t want = as_size(n)
         if want < 0:
             raise ValueError(MSG_NEGATIVE_N)
@@ -489,9 +467,7 @@ cdef class Rio:
             self.exit()
 
     def readinto(self, buffer):
-        """readinto(buffer) -> int
-
-        Fill buffer; the count is short only at EOF (CSAPP rio_readnb)."""
+        """Fill buffer; the count is short only at EOF (CSAPP rio_readnb)."""
         cdef Py_buffer view
         get_bytes_view(buffer, &view, True)
         try:
@@ -506,9 +482,7 @@ cdef class Rio:
     # -- io.BufferedIOBase's reads
 
     def readline(self, size=DEFAULT_SIZE):
-        """readline(size: int | None = -1) -> bytes
-
-        The next line, at most size bytes when size >= 0 (io semantics)."""
+        """The next line, at most size bytes when size >= 0 (io semantics)."""
         cdef Py_ssize_t limit = -1 if size is None or size is DEFAULT_SIZE else as_size(size)
         if limit > 0:
             fast = line_unlocked(self, <size_t>limit)
@@ -527,9 +501,7 @@ cdef class Rio:
             self.exit()
 
     def read(self, n=-1):
-        """read(n: int | None = -1) -> bytes
-
-        n bytes, short only at EOF; read() reads to EOF."""
+        """n bytes, short only at EOF; read() reads to EOF."""
         cdef Py_ssize_t want = size_or_all(n)
         self.enter()
         try:
@@ -538,9 +510,7 @@ cdef class Rio:
             self.exit()
 
     def read1(self, n=-1):
-        """read1(n: int | None = -1) -> bytes
-
-        Up to n bytes with at most one read system call."""
+        """Up to n bytes with at most one read system call."""
         cdef Py_ssize_t want = size_or_all(n)
         cdef size_t avail
         self.enter()
@@ -549,16 +519,14 @@ cdef class Rio:
                 return b""
             avail = csapp_rio_buffered(&self.r)
             if avail == 0:
-                self.fill(MAX_CHUNK if want > MAX_CHUNK else <size_t>want if want > 0 else 0)
+                self.fill(MAX_CHUNK if want > <Py_ssize_t>MAX_CHUNK else <size_t>want if want > 0 else 0)
                 avail = csapp_rio_buffered(&self.r)
             return take(self, avail if want < 0 or avail < <size_t>want else <size_t>want)
         finally:
             self.exit()
 
     def peek(self, n=0):
-        """peek(n: int = 0) -> bytes
-
-        The buffered bytes, after at most one read if none are; none consumed."""
+        """The buffered bytes, after at most one read if none are; none consumed."""
         as_size(n)
         self.enter()
         try:
@@ -571,9 +539,7 @@ cdef class Rio:
             self.exit()
 
     def readlines(self, hint=-1):
-        """readlines(hint: int | None = -1) -> list[bytes]
-
-        Lines as iteration gives them, until their total reaches hint. One
+        """Lines as iteration gives them, until their total reaches hint. One
         call under the lock: if it raises part-way (EAGAIN, a signal handler),
         the lines it took go back in front of the buffer, nothing lost."""
         cdef Py_ssize_t limit = -1 if hint is None else as_size(hint)
@@ -583,7 +549,7 @@ cdef class Rio:
         self.enter()
         try:
             while True:
-                line = self.line(C_MAXLINE - 1)
+                line = self.line(LINE_LIMIT)
                 if not line:
                     return lines
                 lines.append(line)
@@ -612,12 +578,12 @@ cdef class Rio:
         return self
 
     def __next__(self):
-        cdef bytes line = line_unlocked(self, C_MAXLINE - 1)
+        cdef bytes line = line_unlocked(self, LINE_LIMIT)
         if line is not None:
             return line
         self.enter()
         try:
-            line = self.line(C_MAXLINE - 1)
+            line = self.line(LINE_LIMIT)
         finally:
             self.exit()
         if not line:
@@ -635,47 +601,45 @@ cdef class Rio:
     @property
     def closed(self):
         if self.state == UNINIT:
-            raise ValueError(MSG_UNINIT)
+            raise ValueError(msg_not_open(UNINIT))
         return self.state == CLOSED
 
     def fileno(self):
-        """fileno() -> int"""
+        """The descriptor."""
         self.check_open()
         return self.r.fd
 
     def readable(self):
-        """readable() -> bool"""
+        """True: a Rio reads."""
         self.check_open()
         return True
 
     def writable(self):
-        """writable() -> bool"""
+        """False: a Rio only reads."""
         self.check_open()
         return False
 
     def seekable(self):
-        """seekable() -> bool"""
+        """False: a Rio reads a stream."""
         self.check_open()
         return False
 
     def isatty(self):
-        """isatty() -> bool"""
+        """Whether the descriptor is a terminal."""
         self.check_open()
         return os.isatty(self.r.fd)
 
     def flush(self):
-        """flush() -> None"""
+        """Nothing to flush: a Rio only reads."""
         self.check_open()
 
     def close(self):
-        """close() -> None
-
-        Drop the buffer; close the descriptor only if closefd=True."""
+        """Drop the buffer; close the descriptor only if closefd=True."""
         cdef int fd
         self.enter_any()
         try:
             if self.state == UNINIT:
-                raise ValueError(MSG_UNINIT)
+                raise ValueError(msg_not_open(UNINIT))
             if self.state == OPEN:
                 self.state = CLOSED
                 fd = self.r.fd
@@ -696,13 +660,10 @@ cdef class Rio:
         return object.__sizeof__(self) + self.r.cap
 
     def __repr__(self):
-        name = f"{type(self).__module__}.{type(self).__qualname__}"
-        if self.state == OPEN:
-            return f"<{name} fd={self.r.fd} buffered={csapp_rio_buffered(&self.r)}>"
-        return f"<{name} {'closed' if self.state == CLOSED else 'uninitialized'}>"
+        return rio_repr(self, self.state, self.r.fd, csapp_rio_buffered(&self.r))
 
     def __reduce_ex__(self, protocol):
-        raise TypeError(f"cannot pickle '{type(self).__name__}' object")
+        raise TypeError(msg_no_pickle(self))
 
 
 # Hot paths as plain functions: no virtual call, inlined by the C compiler.
@@ -736,31 +697,33 @@ cdef inline bytes line_unlocked(Rio self, size_t limit):
 io.BufferedIOBase.register(Rio)
 
 
-def _echo_lines(rp, out_fd):
-    """_echo_lines(rp: Rio, out_fd: int) -> tuple[int, bool]
-
-    CSAPP echo's loop in C (csapp_rio_echo), the GIL released: every
+def _echo_lines(rp, out_fd, once=False):
+    """CSAPP echo's loop in C (csapp_rio_echo), the GIL released: every
     complete line rp buffers is written back to out_fd, all of them in one
-    write, until EOF. Returns (bytes echoed, True) at EOF, or (bytes echoed,
-    False) when a read or write timed out or would block; nothing is lost
-    then: what is not echoed yet stays in rp for the next call. Other
-    errors raise OSError; a signal handler that raises loses only the count.
-    Used by csapp.echo; not part of the public API."""
+    write (csapp._shared.echo_cut), until EOF. Returns (bytes echoed,
+    ECHO_EOF) at EOF; with once, (bytes echoed, ECHO_CHUNK) after the first
+    write; (bytes echoed, ECHO_BLOCKED) when a read or write timed out or
+    would block. Nothing is lost then: what is not echoed yet stays in rp
+    for the next call. Other errors raise OSError; a signal handler that
+    raises loses only the count. Used by csapp.echo; not public API."""
     cdef Rio r = check_rio(rp)
     cdef int cfd = check_fd(out_fd)
+    cdef bint one = bool(once)
     cdef size_t echoed = 0
     cdef int rc, err = 0
     r.enter()
     try:
         while True:
             with nogil:
-                rc = csapp_rio_echo(&r.r, cfd, C_MAXLINE - 1, &echoed, &err)
+                rc = csapp_rio_echo(&r.r, cfd, LINE_LIMIT, one, &echoed, &err)
             if rc == 0:
-                return echoed, True
+                return echoed, ECHO_EOF
+            if rc == 1:
+                return echoed, ECHO_CHUNK
             if err == EINTR:
                 PyErr_CheckSignals()
             elif csapp_would_block(err):
-                return echoed, False
+                return echoed, ECHO_BLOCKED
             else:
                 raise_errno(err)
     finally:
@@ -770,27 +733,21 @@ def _echo_lines(rp, out_fd):
 # ------------------------------------------------------- CSAPP spellings
 
 def rio_readinitb(fd):
-    """rio_readinitb(fd: int) -> Rio
-
-    A new Rio over fd (CSAPP rio_readinitb)."""
+    """A new Rio over fd (CSAPP rio_readinitb)."""
     return Rio(fd)
 
 
 cdef Rio check_rio(object rp):
     if not isinstance(rp, Rio):
-        raise TypeError(f"rp must be a Rio, not '{type(rp).__name__}'")
+        raise TypeError(msg_not_rio(rp))
     return <Rio>rp
 
 
-def rio_readlineb(rp, maxlen=C_MAXLINE):
-    """rio_readlineb(rp: Rio, maxlen: int = MAXLINE) -> bytes
-
-    CSAPP rio_readlineb: rp.readlineb(maxlen)."""
+def rio_readlineb(rp, maxlen=MAXLINE):
+    """CSAPP rio_readlineb: rp.readlineb(maxlen)."""
     return check_rio(rp).readlineb(maxlen)
 
 
 def rio_readnb(rp, n):
-    """rio_readnb(rp: Rio, n: int) -> bytes
-
-    CSAPP rio_readnb: rp.readnb(n)."""
+    """CSAPP rio_readnb: rp.readnb(n)."""
     return check_rio(rp).readnb(n)

@@ -1,7 +1,7 @@
 """Pure-Python RIO: CSAPP's robust I/O package over ``os.read``/``os.write``.
 
 This is the fallback twin of the compiled ``csapp._rio_c``. Both follow
-``CONTRACT.md`` to the letter: same names, results, exception types and
+``docs/CONTRACT.md`` to the letter: same names, results, exception types and
 messages. The tests run every behaviour against both.
 
 C names mirrored: ``rio_readn``, ``rio_writen``, ``rio_t``/``rio_readinitb``,
@@ -16,10 +16,37 @@ import os
 import sys
 import threading
 from operator import index as _index
-from typing import Any, Iterator, List, Optional, Tuple
+from typing import Any, Callable, Iterator, List, Optional, Tuple, TypeVar
+
+from ._shared import (
+    CLOSED as _CLOSED,
+    ECHO_BLOCKED,
+    ECHO_CHUNK,
+    ECHO_EOF,
+    FIRST_CHUNK as _FIRST_CHUNK,
+    LINE_LIMIT as _LINE_LIMIT,
+    MAX_BUFSIZE as _MAX_BUFSIZE,
+    MAX_CHUNK as _MAX_CHUNK,
+    MAXLINE,
+    MSG_BUFSIZE,
+    MSG_CONTIGUOUS,
+    MSG_MAXLEN,
+    MSG_NEGATIVE_N,
+    MSG_READ_LENGTH,
+    MSG_REENTRANT,
+    OPEN as _OPEN,
+    RIO_BUFSIZE,
+    UNINIT as _UNINIT,
+    echo_cut,
+    msg_no_pickle,
+    msg_not_bytes_like,
+    msg_not_open,
+    msg_not_rio,
+    msg_not_writable,
+    rio_repr,
+)
 
 __all__ = [
-    "LISTENQ",
     "MAXLINE",
     "RIO_BUFSIZE",
     "Rio",
@@ -31,27 +58,11 @@ __all__ = [
     "rio_writen",
 ]
 
-RIO_BUFSIZE = 8192
-MAXLINE = 8192
-LISTENQ = 1024
-
 _INT_MAX = 2**31 - 1
-_MAX_BUFSIZE = 1 << 30
-# Unbuffered reads of a large ``n`` start at this size and double, so memory
-# grows with the data that arrives, never with ``n`` itself.
-_FIRST_CHUNK = 64 * 1024
-_MAX_CHUNK = 16 * 1024 * 1024
-
-_UNINIT, _OPEN, _CLOSED = 0, 1, 2
-
-# Messages shared word for word with the compiled twin.
-MSG_CLOSED = "I/O operation on closed Rio"
-MSG_UNINIT = "I/O operation on uninitialized Rio"
-MSG_REENTRANT = "reentrant call inside Rio"
-MSG_NEGATIVE_N = "n must be non-negative"
-MSG_READ_LENGTH = "read length must be non-negative or -1"
-MSG_MAXLEN = "maxlen must be at least 2"
-MSG_BUFSIZE = "bufsize must be between 1 and 2**30"
+_T = TypeVar("_T")
+_get_ident = threading.get_ident
+# One read(2) asks for at most this much (the C core's CSAPP_IO_MAX).
+_IO_MAX = 1 << 30
 
 
 def _check_fd(fd: Any) -> int:
@@ -77,15 +88,11 @@ def _byte_view(obj: Any, writable: bool) -> memoryview:
     try:
         view = memoryview(obj)
     except TypeError:
-        raise TypeError(
-            f"a bytes-like object is required, not '{type(obj).__name__}'"
-        ) from None
+        raise TypeError(msg_not_bytes_like(obj)) from None
     if writable and view.readonly:
-        raise TypeError(
-            f"argument must be a writable bytes-like object, not '{type(obj).__name__}'"
-        )
+        raise TypeError(msg_not_writable(obj))
     if not view.c_contiguous:
-        raise TypeError("argument must be a C-contiguous buffer")
+        raise TypeError(MSG_CONTIGUOUS)
     if view.format != "B" or view.ndim != 1:
         view = view.cast("B")
     return view
@@ -187,7 +194,6 @@ def rio_writen(fd: int, data: Any) -> int:
 # ------------------------------------------------------------------ buffered
 
 _SIZE_MAX = sys.maxsize
-_ITER_LIMIT = MAXLINE - 1
 _bytesio_read = io.BytesIO.read
 _bytesio_readinto = io.BytesIO.readinto
 
@@ -204,18 +210,21 @@ def _check_maxlen(maxlen: Any) -> int:
     return maxlen
 
 
-def _raise_closed(limit: int = -1) -> bytes:
-    raise ValueError(MSG_CLOSED)
+def _raiser(state: int) -> Callable[..., bytes]:
+    """The lock-free line path of a Rio that is not open: it raises."""
+    message = msg_not_open(state)
+
+    def not_open(limit: int = -1) -> bytes:
+        raise ValueError(message)
+    return not_open
 
 
-def _raise_uninit(limit: int = -1) -> bytes:
-    raise ValueError(MSG_UNINIT)
-
+_RAISE_CLOSED = _raiser(_CLOSED)
+_RAISE_UNINIT = _raiser(_UNINIT)
 
 # The whole-lines buffer of every Rio that holds none: never written to.
 _NO_LINES = io.BytesIO()
 _NO_LINES.size = 0  # type: ignore[attr-defined]
-
 
 
 class Rio:
@@ -237,13 +246,18 @@ class Rio:
     stored by C code (``list += map(...)``, see the note above), results are
     computed while the Rio still holds every byte, and the new state is then
     committed with plain assignments, where no signal handler can run.
+
+    ``_cap`` is the capacity the C core's buffer would have: the size of
+    every ``read`` comes from it by the C core's rule (``_refill_size``), so
+    both twins make the same system calls for the same calls.
     """
 
-    __slots__ = ("_fd", "_bufsize", "_lines", "_readline", "_parts", "_closefd",
+    __slots__ = ("_fd", "_bufsize", "_cap", "_lines", "_readline", "_parts", "_closefd",
                  "_state", "_lock", "_owner", "__weakref__")
 
     _state: int
     _owner: int
+    _cap: int
     _lock: threading.Lock
     _parts: List[Any]
 
@@ -259,62 +273,103 @@ class Rio:
 
     def __init__(self, fd: int, bufsize: int = RIO_BUFSIZE, *,
                  closefd: bool = False) -> None:
-        self._not_reentrant()
-        with self._lock:
-            try:
-                self._owner = threading.get_ident()
-                self._set_state(_UNINIT)
-                fd = _check_fd(fd)
-                bufsize = _index(bufsize)
-                if not 1 <= bufsize <= _MAX_BUFSIZE:
-                    raise ValueError(MSG_BUFSIZE)
-                self._fd = fd
-                self._bufsize = bufsize
-                self._closefd = bool(closefd)
-                self._set_state(_OPEN)
-            finally:
-                self._owner = 0
+        self._call_locked(self._init, (fd, bufsize, closefd), True)
+
+    def _init(self, args: Tuple[Any, Any, Any]) -> None:
+        fd, bufsize, closefd = args
+        self._set_state(_UNINIT)
+        fd = _check_fd(fd)
+        bufsize = _index(bufsize)
+        if not 1 <= bufsize <= _MAX_BUFSIZE:
+            raise ValueError(MSG_BUFSIZE)
+        self._fd = fd
+        self._bufsize = bufsize
+        self._closefd = bool(closefd)
+        self._set_state(_OPEN)
 
     def _set_state(self, state: int) -> None:
         """Empty the buffer and route the lock-free path by state."""
         self._state = state
         self._parts = []
+        self._cap = 0
         self._lines = _NO_LINES
         if state == _OPEN:
             self._readline = _NO_LINES.readline
         else:
-            self._readline = _raise_closed if state == _CLOSED else _raise_uninit
+            self._readline = _RAISE_CLOSED if state == _CLOSED else _RAISE_UNINIT
 
     # -- the lock: one call at a time; a signal handler re-entering is refused.
-    #
-    # Every locked method takes it as ``with self._lock: try: self._begin() ...
-    # finally: self._owner = 0``. CPython runs signal handlers only at certain
-    # points (after a call returns, at loop back-edges), never between
-    # BEFORE_WITH acquiring the lock and the protected block, so a handler
-    # that raises can never leave the lock held.
 
-    def _not_reentrant(self) -> None:
-        """Called before taking the lock: a handler re-entering would deadlock."""
-        if self._owner == threading.get_ident():
+    def _call_locked(self, method: Callable[[Any], _T], arg: Any = None,
+                     any_state: bool = False) -> _T:
+        """``method(arg)`` holding the lock; the Rio must be open unless ``any_state``.
+
+        The one place the lock is taken. A handler that re-enters (same
+        thread) gets ``RuntimeError`` instead of a deadlock. CPython runs
+        signal handlers only at certain points (after a call returns, at loop
+        back-edges), never between the ``with`` acquiring the lock and the
+        ``try`` inside it, so a handler that raises can never leave the lock
+        held or ``_owner`` set.
+        """
+        me = _get_ident()
+        if self._owner == me:
             raise RuntimeError(MSG_REENTRANT)
-
-    def _begin(self) -> None:
-        """Called with the lock held, inside the ``try`` that resets ``_owner``."""
-        self._owner = threading.get_ident()
-        if self._state != _OPEN:
-            raise ValueError(MSG_CLOSED if self._state == _CLOSED else MSG_UNINIT)
+        with self._lock:
+            try:
+                self._owner = me
+                if self._state != _OPEN and not any_state:
+                    raise ValueError(msg_not_open(self._state))
+                return method(arg)
+            finally:
+                self._owner = 0
 
     def _check_open(self) -> None:
         if self._state != _OPEN:
-            raise ValueError(MSG_CLOSED if self._state == _CLOSED else MSG_UNINIT)
+            raise ValueError(msg_not_open(self._state))
 
     # -- the buffer (every method below runs with the lock held)
+
+    def _refill_size(self, pending: int, want: int) -> int:
+        """How many bytes the next ``read`` asks for, by the C core's rule.
+
+        ``csapp_rio_reserve`` moves the ``pending`` bytes to the front and
+        grows the buffer only when the free space is less than ``want``
+        (beyond bufsize) or none at all: to bufsize, then doubling;
+        ``csapp_rio_shrink`` gives it back to bufsize once no more than
+        bufsize bytes are pending. ``csapp_rio_fill`` then asks for
+        ``max(want, bufsize)`` bytes, but no more than the free space.
+        """
+        bufsize = self._bufsize
+        cap = self._cap
+        if cap > bufsize and pending <= bufsize:
+            cap = bufsize
+        room = want if want > bufsize else 1
+        if cap - pending < room or not cap:
+            need = pending + room
+            if cap < bufsize:
+                cap = bufsize
+            while cap < need:
+                cap *= 2
+        self._cap = cap
+        size = want if want > bufsize else bufsize
+        free = cap - pending
+        return min(size, free, _IO_MAX)
+
+    def _unread_capacity(self, before: int, after: int) -> None:
+        """The buffer once bytes went back in front (``csapp_rio_unread``),
+        ``before`` bytes pending then ``after``: the C core had shrunk it if
+        ``before`` fits in bufsize; one too small grows to ``max(after, bufsize)``."""
+        bufsize = self._bufsize
+        if self._cap > bufsize and before <= bufsize:
+            self._cap = bufsize
+        if self._cap < after:
+            self._cap = max(after, bufsize)
 
     def _gather(self) -> bytearray:
         """Everything buffered as one bytearray, which is then all of ``_parts``
         (so bytes appended to it in place stay in the Rio)."""
         lines = self._lines
-        if lines.tell() < lines.size:
+        if lines.tell() < lines.size:  # type: ignore[attr-defined]
             head: List[Any] = []
             head += map(_bytesio_read, (lines,))  # stored by C code
             head += self._parts
@@ -323,9 +378,15 @@ class Rio:
         self._parts = [data]
         return data
 
-    def _read_more(self, data: bytearray, size: int) -> int:
-        """One ``read`` of up to ``size`` bytes appended to ``data`` (which is
-        ``_parts[0]``); returns the count, 0 at EOF."""
+    def _read_more(self, data: bytearray, want: int = 0) -> int:
+        """One ``read`` appended to ``data`` (which is ``_parts[0]``), of the
+        size ``_refill_size`` gives; returns the count, 0 at EOF."""
+        pending = len(data)
+        bufsize = self._bufsize
+        if want <= bufsize and self._cap == bufsize and pending < bufsize:
+            size = bufsize - pending  # what _refill_size gives, in the common case
+        else:
+            size = self._refill_size(pending, want)
         self._parts += map(os.read, (self._fd,), (size,))  # stored by C code
         new = self._parts[-1]
         data += new
@@ -346,6 +407,17 @@ class Rio:
         tail = bytes(rest[cut:])
         return ([tail] if tail else []), lines, lines.readline
 
+    def _take(self, data: bytearray, n: int) -> bytes:
+        """The first ``n`` bytes of ``data`` (all that is buffered); the rest
+        stays buffered."""
+        if n < len(data):
+            result = bytes(data[:n])
+            self._parts, self._lines, self._readline = self._split(data[n:])
+            return result
+        result = bytes(data)
+        self._parts = []
+        return result
+
     def _line(self, limit: int) -> bytes:
         """The next line of at most ``limit`` bytes (``limit < 0``: unbounded)."""
         data = self._gather()
@@ -356,14 +428,10 @@ class Rio:
             if not cut and 0 <= limit <= len(data):
                 cut = limit
             if cut:
-                line = bytes(data[:cut])
-                self._parts, self._lines, self._readline = self._split(data[cut:])
-                return line
+                return self._take(data, cut)
             scan = len(data)
-            if not self._read_more(data, self._bufsize):  # EOF
-                line = bytes(data)
-                self._parts = []
-                return line
+            if not self._read_more(data):  # EOF
+                return self._take(data, len(data))
 
     def _read(self, n: int) -> bytes:
         """``n`` bytes, short only at EOF; ``n < 0`` reads to EOF."""
@@ -374,21 +442,14 @@ class Rio:
                 return got[0]
             self._parts = got + self._parts  # short: _lines is empty now
         data = self._gather()
-        bufsize = self._bufsize
-        step = max(bufsize, _FIRST_CHUNK)
+        step = _FIRST_CHUNK
         while n < 0 or len(data) < n:
-            want = min(n - len(data), step) if n >= 0 else step
-            if not self._read_more(data, min(max(want, bufsize), _MAX_CHUNK)):
+            need = step if n < 0 else min(n - len(data), step)
+            if not self._read_more(data, need):
                 break
             if step < _MAX_CHUNK:
                 step *= 2
-        if 0 <= n < len(data):
-            result = bytes(data[:n])
-            self._parts, self._lines, self._readline = self._split(data[n:])
-            return result
-        result = bytes(data)
-        self._parts = []
-        return result
+        return self._take(data, n if 0 <= n < len(data) else len(data))
 
     def _readinto(self, view: memoryview) -> int:
         total = view.nbytes
@@ -412,7 +473,7 @@ class Rio:
                     count = counts[-1]
                     got += count
                 else:
-                    count = self._read_more(data, bufsize)
+                    count = self._read_more(data)
                     take = min(count, want)
                     view[got:got + take] = data[:take]
                     del data[:take]
@@ -425,6 +486,7 @@ class Rio:
         except BaseException:
             if got:  # what was read goes back in front: nothing lost
                 self._parts = [bytes(view[:got]), data]
+                self._unread_capacity(len(data), got + len(data))
             raise
 
     # -- CSAPP's buffered reads
@@ -432,7 +494,7 @@ class Rio:
     def readlineb(self, maxlen: int = MAXLINE) -> bytes:
         """The next line, at most ``maxlen - 1`` bytes (CSAPP ``rio_readlineb``)."""
         if maxlen is MAXLINE:
-            limit = _ITER_LIMIT
+            limit = _LINE_LIMIT
         elif maxlen.__class__ is int and 2 <= maxlen <= _SIZE_MAX:
             limit = maxlen - 1
         else:
@@ -440,41 +502,20 @@ class Rio:
         line = self._readline(limit)
         if line:
             return line
-        return self._locked_line(limit)
-
-    def _locked_line(self, limit: int) -> bytes:
-        self._not_reentrant()
-        with self._lock:
-            try:
-                self._begin()
-                return self._line(limit)
-            finally:
-                self._owner = 0
+        return self._call_locked(self._line, limit)
 
     def readnb(self, n: int) -> bytes:
         """Up to ``n`` bytes, short only at EOF (CSAPP ``rio_readnb``)."""
         n = _clamp(_index(n))
         if n < 0:
             raise ValueError(MSG_NEGATIVE_N)
-        self._not_reentrant()
-        with self._lock:
-            try:
-                self._begin()
-                return self._read(n)
-            finally:
-                self._owner = 0
+        return self._call_locked(self._read, n)
 
     def readinto(self, buffer: Any) -> int:
         """Fill ``buffer``; the count is short only at EOF (``rio_readnb``)."""
         view = _byte_view(buffer, writable=True)
         with view:
-            self._not_reentrant()
-            with self._lock:
-                try:
-                    self._begin()
-                    return self._readinto(view)
-                finally:
-                    self._owner = 0
+            return self._call_locked(self._readinto, view)
 
     # -- io.BufferedIOBase's reads
 
@@ -491,71 +532,43 @@ class Rio:
         line = self._readline(limit)
         if line:
             return line
-        return self._locked_line(limit)
+        return self._call_locked(self._line, limit)
 
     def read(self, n: Optional[int] = -1) -> bytes:
         """``n`` bytes, short only at EOF; ``read()`` reads to EOF."""
-        n = _clamp(_size_or_all(n))
-        self._not_reentrant()
-        with self._lock:
-            try:
-                self._begin()
-                return self._read(n)
-            finally:
-                self._owner = 0
+        return self._call_locked(self._read, _clamp(_size_or_all(n)))
 
     def read1(self, n: Optional[int] = -1) -> bytes:
         """Up to ``n`` bytes with at most one ``read`` system call."""
-        n = _clamp(_size_or_all(n))
-        self._not_reentrant()
-        with self._lock:
-            try:
-                self._begin()
-                if n == 0:
-                    return b""
-                data = self._gather()
-                if not data:
-                    size = n if n > self._bufsize else self._bufsize
-                    self._read_more(data, min(size, _MAX_CHUNK))
-                if 0 <= n < len(data):
-                    result = bytes(data[:n])
-                    self._parts, self._lines, self._readline = self._split(data[n:])
-                    return result
-                result = bytes(data)
-                self._parts = []
-                return result
-            finally:
-                self._owner = 0
+        return self._call_locked(self._read1, _clamp(_size_or_all(n)))
+
+    def _read1(self, n: int) -> bytes:
+        if n == 0:
+            return b""
+        data = self._gather()
+        if not data:
+            self._read_more(data, min(n, _MAX_CHUNK) if n > 0 else 0)
+        return self._take(data, n if 0 <= n < len(data) else len(data))
 
     def peek(self, n: int = 0) -> bytes:
         """The buffered bytes, after at most one ``read`` if none are; none consumed."""
         _index(n)
-        self._not_reentrant()
-        with self._lock:
-            try:
-                self._begin()
-                data = self._gather()
-                if not data:
-                    self._read_more(data, self._bufsize)
-                result = bytes(data)
-                self._parts, self._lines, self._readline = self._split(result)
-                return result
-            finally:
-                self._owner = 0
+        return self._call_locked(self._peek)
+
+    def _peek(self, _: None) -> bytes:
+        data = self._gather()
+        if not data:
+            self._read_more(data)
+        result = bytes(data)
+        self._parts, self._lines, self._readline = self._split(result)
+        return result
 
     def readlines(self, hint: Optional[int] = -1) -> List[bytes]:
         """Lines as iteration gives them, until their total reaches ``hint``.
 
         One call under the lock: if it raises part-way (EAGAIN, a signal
         handler), the lines it took go back in front of the buffer."""
-        hint = -1 if hint is None else _index(hint)
-        self._not_reentrant()
-        with self._lock:
-            try:
-                self._begin()
-                return self._readlines(hint)
-            finally:
-                self._owner = 0
+        return self._call_locked(self._readlines, -1 if hint is None else _index(hint))
 
     def _readlines(self, hint: int) -> List[bytes]:
         lines: List[bytes] = []
@@ -564,9 +577,9 @@ class Rio:
             while True:
                 # Stored by C code (see the note at the top): a handler that
                 # raises as a line is returned finds it in ``lines``.
-                lines += map(self._readline, (_ITER_LIMIT,))
+                lines += map(self._readline, (_LINE_LIMIT,))
                 if not lines[-1]:
-                    lines[-1:] = map(self._line, (_ITER_LIMIT,))
+                    lines[-1:] = map(self._line, (_LINE_LIMIT,))
                     if not lines[-1]:
                         lines.pop()
                         return lines
@@ -583,19 +596,54 @@ class Rio:
         head += map(_bytesio_read, (self._lines,))  # stored by C code
         head += self._parts
         self._parts, self._lines, self._readline = head, _NO_LINES, _NO_LINES.readline
+        after = sum(map(len, head))
+        self._unread_capacity(after - len(head[0]), after)
 
     def __iter__(self) -> Iterator[bytes]:
         self._check_open()
         return self
 
     def __next__(self) -> bytes:
-        line = self._readline(_ITER_LIMIT)
+        line = self._readline(_LINE_LIMIT)
         if line:
             return line
-        line = self._locked_line(_ITER_LIMIT)
+        line = self._call_locked(self._line, _LINE_LIMIT)
         if not line:
             raise StopIteration
         return line
+
+    # -- CSAPP's echo loop, for csapp.echo (the twin of the C core's csapp_rio_echo)
+
+    def _echo(self, args: Tuple[int, bool]) -> Tuple[int, int]:
+        """See ``_echo_lines``. Bytes leave the buffer only once written: the
+        count of each write is stored by C code and applied by assignments,
+        and whatever raises leaves the unechoed rest buffered."""
+        out_fd, once = args
+        data = self._gather()
+        counts: List[int] = []
+        echoed = 0
+        at_eof = False
+        try:
+            while True:
+                cut = echo_cut(data, at_eof)
+                if cut:
+                    with memoryview(data) as view:
+                        counts += map(os.write, (out_fd,), (view[:cut],))
+                    del data[:counts[-1]]
+                    echoed += counts[-1]
+                    if counts[-1] == cut and once and not at_eof:
+                        return echoed, ECHO_CHUNK
+                elif at_eof:
+                    return echoed, ECHO_EOF
+                elif not self._read_more(data):
+                    at_eof = True
+        except (BlockingIOError, InterruptedError):
+            return echoed, ECHO_BLOCKED
+        finally:
+            written = sum(counts)
+            if written > echoed:  # a handler raised between a write and its del
+                del data[:written - echoed]
+            self._parts = [data] if data else []
 
     # -- the rest of the file protocol
 
@@ -609,47 +657,50 @@ class Rio:
     @property
     def closed(self) -> bool:
         if self._state == _UNINIT:
-            raise ValueError(MSG_UNINIT)
+            raise ValueError(msg_not_open(_UNINIT))
         return self._state == _CLOSED
 
     def fileno(self) -> int:
+        """The descriptor."""
         self._check_open()
         return self._fd
 
     def readable(self) -> bool:
+        """True: a Rio reads."""
         self._check_open()
         return True
 
     def writable(self) -> bool:
+        """False: a Rio only reads."""
         self._check_open()
         return False
 
     def seekable(self) -> bool:
+        """False: a Rio reads a stream."""
         self._check_open()
         return False
 
     def isatty(self) -> bool:
+        """Whether the descriptor is a terminal."""
         self._check_open()
         return os.isatty(self._fd)
 
     def flush(self) -> None:
+        """Nothing to flush: a Rio only reads."""
         self._check_open()
 
     def close(self) -> None:
         """Drop the buffer; close the descriptor only if ``closefd=True``."""
-        self._not_reentrant()
-        with self._lock:
-            try:
-                self._owner = threading.get_ident()
-                if self._state == _UNINIT:
-                    raise ValueError(MSG_UNINIT)
-                if self._state == _OPEN:
-                    self._lines.read()  # a lock-free reader now finds it empty
-                    self._set_state(_CLOSED)
-                    if self._closefd:
-                        os.close(self._fd)
-            finally:
-                self._owner = 0
+        self._call_locked(self._close, None, True)
+
+    def _close(self, _: None) -> None:
+        if self._state == _UNINIT:
+            raise ValueError(msg_not_open(_UNINIT))
+        if self._state == _OPEN:
+            self._lines.read()  # a lock-free reader now finds it empty
+            self._set_state(_CLOSED)
+            if self._closefd:
+                os.close(self._fd)
 
     def __enter__(self) -> "Rio":
         self._check_open()
@@ -672,13 +723,11 @@ class Rio:
                 + sum(map(len, self._parts)))
 
     def __repr__(self) -> str:
-        name = f"{type(self).__module__}.{type(self).__qualname__}"
-        if self._state == _OPEN:
-            return f"<{name} fd={self._fd} buffered={self.buffered}>"
-        return f"<{name} {'closed' if self._state == _CLOSED else 'uninitialized'}>"
+        buffered = self.buffered if self._state == _OPEN else 0
+        return rio_repr(self, self._state, self._fd, buffered)
 
     def __reduce_ex__(self, protocol: Any) -> Any:
-        raise TypeError(f"cannot pickle '{type(self).__name__}' object")
+        raise TypeError(msg_no_pickle(self))
 
 
 io.BufferedIOBase.register(Rio)
@@ -694,7 +743,7 @@ def rio_readinitb(fd: int) -> Rio:
 
 def _check_rio(rp: Any) -> Rio:
     if not isinstance(rp, Rio):
-        raise TypeError(f"rp must be a Rio, not '{type(rp).__name__}'")
+        raise TypeError(msg_not_rio(rp))
     return rp
 
 
@@ -706,3 +755,16 @@ def rio_readlineb(rp: Rio, maxlen: int = MAXLINE) -> bytes:
 def rio_readnb(rp: Rio, n: int) -> bytes:
     """CSAPP ``rio_readnb``: ``rp.readnb(n)``."""
     return _check_rio(rp).readnb(n)
+
+
+def _echo_lines(rp: Rio, out_fd: int, once: bool = False) -> Tuple[int, int]:
+    """CSAPP echo's loop (the twin of the C core's ``csapp_rio_echo``): every
+    complete line ``rp`` buffers is written back to ``out_fd``, all of them in
+    one write (``csapp._shared.echo_cut``), until EOF. Returns (bytes echoed,
+    ``ECHO_EOF``) at EOF; with ``once``, (bytes echoed, ``ECHO_CHUNK``) after
+    the first write; (bytes echoed, ``ECHO_BLOCKED``) when a read or write
+    timed out or would block. Nothing is lost then: what is not echoed yet
+    stays in ``rp`` for the next call. Used by ``csapp.echo``; not public API."""
+    rp = _check_rio(rp)
+    out_fd = _check_fd(out_fd)
+    return rp._call_locked(rp._echo, (out_fd, bool(once)))

@@ -9,9 +9,11 @@ from __future__ import annotations
 import socket
 from typing import Any, Callable, List, Optional, Sequence, Tuple, Union
 
-from ._rio import LISTENQ
+__all__ = ["LISTENQ", "getaddrinfo", "local_address", "numeric_address", "open_clientfd",
+           "open_listenfd"]
 
-__all__ = ["getaddrinfo", "local_address", "numeric_address", "open_clientfd", "open_listenfd"]
+# The default backlog of open_listenfd (CSAPP's LISTENQ in csapp.h).
+LISTENQ = 1024
 
 SockAddr = Tuple[Any, ...]
 _AddrInfo = Tuple[socket.AddressFamily, socket.SocketKind, int, str, SockAddr]

@@ -1,0 +1,106 @@
+"""What the two RIO twins share, written once: sizes, messages, the echo framing
+rule, ``repr``, and the ``CSAPP_*`` switches.
+
+``csapp._rio_py``, ``csapp._rio_c`` (the ``.pyx`` imports it at load), the
+chooser ``csapp._rio``, the event server and the tests import it; ``setup.py``
+runs it as a file (it imports nothing of the package) to read the switches.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Optional
+
+# -- sizes (CSAPP's csapp.h: RIO_BUFSIZE and MAXLINE)
+
+RIO_BUFSIZE = 8192
+MAXLINE = 8192
+# The longest line iteration and echo hand out in one piece (C's MAXLINE counts the NUL).
+LINE_LIMIT = MAXLINE - 1
+MAX_BUFSIZE = 1 << 30
+# Reads of a large n start at FIRST_CHUNK and double up to MAX_CHUNK: memory
+# grows with the data that arrives, never with n itself.
+FIRST_CHUNK = 64 * 1024
+MAX_CHUNK = 16 * 1024 * 1024
+
+# -- messages, word for word the same in both twins
+
+MSG_CLOSED = "I/O operation on closed Rio"
+MSG_UNINIT = "I/O operation on uninitialized Rio"
+MSG_REENTRANT = "reentrant call inside Rio"
+MSG_NEGATIVE_N = "n must be non-negative"
+MSG_READ_LENGTH = "read length must be non-negative or -1"
+MSG_MAXLEN = "maxlen must be at least 2"
+MSG_BUFSIZE = "bufsize must be between 1 and 2**30"
+MSG_CONTIGUOUS = "argument must be a C-contiguous buffer"
+
+
+def msg_not_bytes_like(obj: Any) -> str:
+    return f"a bytes-like object is required, not '{type(obj).__name__}'"
+
+
+def msg_not_writable(obj: Any) -> str:
+    return f"argument must be a writable bytes-like object, not '{type(obj).__name__}'"
+
+
+def msg_not_rio(obj: Any) -> str:
+    return f"rp must be a Rio, not '{type(obj).__name__}'"
+
+
+def msg_no_pickle(obj: Any) -> str:
+    return f"cannot pickle '{type(obj).__name__}' object"
+
+
+# -- the Rio's states and its repr
+
+UNINIT, OPEN, CLOSED = 0, 1, 2
+
+
+def msg_not_open(state: int) -> str:
+    """The message of a call on a Rio that is not open."""
+    return MSG_CLOSED if state == CLOSED else MSG_UNINIT
+
+
+def rio_repr(rio: Any, state: int, fd: int, buffered: int) -> str:
+    """``<csapp._rio_c.Rio fd=3 buffered=0>``, ``<… closed>``, ``<… uninitialized>``."""
+    name = f"{type(rio).__module__}.{type(rio).__qualname__}"
+    if state == OPEN:
+        return f"<{name} fd={fd} buffered={buffered}>"
+    return f"<{name} {'closed' if state == CLOSED else 'uninitialized'}>"
+
+
+# -- echo (CSAPP's echo loop): what of the buffered input goes back now
+
+# What one call of ``_echo_lines`` ended with.
+ECHO_EOF = 0      # end of file, everything echoed
+ECHO_CHUNK = 1    # (once=True) one read's worth of lines went back
+ECHO_BLOCKED = 2  # a read or write timed out or would block; nothing lost
+
+
+def echo_cut(data: Any, at_eof: bool, limit: int = LINE_LIMIT) -> int:
+    """How many leading bytes of ``data`` an echo server writes back now.
+
+    Every complete line (through the last ``\\n``); with none, a piece of an
+    over-long line once ``limit`` bytes are waiting, or the rest at EOF. The
+    C core's ``csapp_rio_echo`` applies the same rule.
+    """
+    cut = data.rfind(b"\n") + 1
+    if not cut and (at_eof or len(data) >= limit):
+        return len(data)
+    return cut
+
+
+# -- the build and import switches
+
+FALSE_WORDS = ("", "0", "false", "no")
+
+
+def env_flag(name: str, environ: Optional[Any] = None) -> bool:
+    """Is switch ``name`` on? Unset, empty, ``0``, ``false`` and ``no`` mean off."""
+    value = (os.environ if environ is None else environ).get(name, "")
+    return value.strip().lower() not in FALSE_WORDS
+
+
+NO_EXTENSIONS = "CSAPP_NO_EXTENSIONS"
+REQUIRE_EXTENSIONS = "CSAPP_REQUIRE_EXTENSIONS"
+DEBUG_BUILD = "CSAPP_DEBUG_BUILD"
