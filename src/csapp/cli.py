@@ -129,6 +129,10 @@ def _cmd_hostinfo(args: argparse.Namespace) -> int:
 
 
 def _cmd_copy(args: argparse.Namespace) -> int:
+    if args.sweep:
+        return _copy_sweep(args)
+    if args.plot:
+        return _fail("copy", "--plot goes with --sweep")
     try:
         stats = copy_fd(STDIN_FILENO, STDOUT_FILENO, args.method)
     except BrokenPipeError:
@@ -137,6 +141,29 @@ def _cmd_copy(args: argparse.Namespace) -> int:
         return _fail("copy", f"{exc.strerror or exc}")
     if args.stats:
         sys.stderr.write(stats.summary() + "\n")
+    return EXIT_OK
+
+
+def _copy_sweep(args: argparse.Namespace) -> int:
+    from . import sweep
+
+    try:
+        with sweep.sweep_source(STDIN_FILENO, args.bytes) as path:
+            nbytes = os.path.getsize(path)
+            print(f"csapp copy --sweep: {nbytes:,} bytes from a file into a pipe, "
+                  f"implementation {IMPLEMENTATION}", flush=True)
+            print(sweep.HEADER, flush=True)
+            rows = sweep.run_sweep(path, progress=lambda line: print(line, flush=True))
+    except (OSError, RuntimeError) as exc:
+        return _fail("copy", f"{getattr(exc, 'strerror', None) or exc}")
+    if args.plot:
+        title = (f"Copying {nbytes:,} bytes file → pipe (csapp, implementation "
+                 f"{IMPLEMENTATION}): a system call costs more than the byte it moves")
+        try:
+            sweep.plot_sweep(rows, args.plot, title)
+        except RuntimeError as exc:
+            return _fail("copy", str(exc))
+        print(f"saved {args.plot}")
     return EXIT_OK
 
 
@@ -210,6 +237,15 @@ def build_parser() -> argparse.ArgumentParser:
                       help="how to copy (default: buffered)")
     copy.add_argument("--stats", action="store_true",
                       help="print bytes, system calls, seconds and MB/s on standard error")
+    copy.add_argument("--sweep", action="store_true",
+                      help="instead of copying, measure: the same data through a Rio of "
+                           "every buffer size from 1 byte to 1 MiB, then sendfile and "
+                           "splice; MB/s and system calls per size")
+    copy.add_argument("--bytes", type=_positive_int, default=8 << 20, metavar="N",
+                      help="--sweep: how much random data when standard input is not a "
+                           "file (default: 8 MiB)")
+    copy.add_argument("--plot", metavar="FILE.png",
+                      help="--sweep: draw both curves on log axes (needs matplotlib)")
     copy.set_defaults(run=_cmd_copy)
 
     demo = commands.add_parser(
