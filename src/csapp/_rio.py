@@ -16,8 +16,9 @@ from ._shared import NO_EXTENSIONS, REQUIRE_EXTENSIONS, env_flag
 IMPLEMENTATIONS: Dict[str, ModuleType] = {"python": _rio_py}
 
 if TYPE_CHECKING:  # type checkers read the pure-Python module
-    from ._rio_py import *  # noqa: F401,F403
-    from ._rio_py import _echo_lines as echo_lines  # noqa: F401
+    from ._rio_py import *  # noqa: F403
+
+    echo_lines = _rio_py._echo_lines
 
     IMPLEMENTATION: str
 else:

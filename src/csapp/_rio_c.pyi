@@ -6,6 +6,13 @@ holds both twins against it (names, parameters, defaults).
 
 from typing import Any, Iterator, List, Optional, Tuple
 
+from typing_extensions import disjoint_base
+
+__all__ = [
+    "MAXLINE", "RIO_BUFSIZE", "Rio", "rio_readinitb", "rio_readinto", "rio_readlineb",
+    "rio_readn", "rio_readnb", "rio_writen",
+]
+
 RIO_BUFSIZE: int
 MAXLINE: int
 
@@ -13,6 +20,7 @@ def rio_readn(fd: int, n: int) -> bytes: ...
 def rio_readinto(fd: int, buffer: Any) -> int: ...
 def rio_writen(fd: int, data: Any) -> int: ...
 
+@disjoint_base  # a C type: it cannot share a subclass with another one
 class Rio:
     def __init__(self, fd: int, bufsize: int = 8192, *, closefd: bool = False) -> None: ...
     def readlineb(self, maxlen: int = 8192) -> bytes: ...

@@ -67,20 +67,20 @@ _IO_MAX = 1 << 30
 
 def _check_fd(fd: Any) -> int:
     """A descriptor as an int; one that cannot exist is EBADF, as the kernel says."""
-    fd = _index(fd)
-    if not 0 <= fd <= _INT_MAX:
+    value: int = _index(fd)
+    if not 0 <= value <= _INT_MAX:
         raise OSError(errno.EBADF, os.strerror(errno.EBADF))
-    return fd
+    return value
 
 
 def _size_or_all(n: Any) -> int:
     """``None`` → -1; other values as ``io.BufferedReader.read`` takes them."""
     if n is None:
         return -1
-    n = _index(n)
-    if n < -1:
+    value: int = _index(n)
+    if value < -1:
         raise ValueError(MSG_READ_LENGTH)
-    return n
+    return value
 
 
 def _byte_view(obj: Any, writable: bool) -> memoryview:
@@ -186,7 +186,7 @@ def rio_writen(fd: int, data: Any) -> int:
                 counts.extend(map(os.write, (fd,), (view[done:],)))
                 done += counts[-1]
         except BaseException as exc:
-            exc.characters_written = sum(counts)
+            exc.characters_written = sum(counts)  # type: ignore[attr-defined]
             raise
     return total
 
@@ -204,10 +204,10 @@ def _clamp(n: int) -> int:
 
 
 def _check_maxlen(maxlen: Any) -> int:
-    maxlen = _clamp(_index(maxlen))
-    if maxlen < 2:
+    value = _clamp(_index(maxlen))
+    if value < 2:
         raise ValueError(MSG_MAXLEN)
-    return maxlen
+    return value
 
 
 def _raiser(state: int) -> Callable[..., bytes]:
@@ -258,6 +258,8 @@ class Rio:
     _state: int
     _owner: int
     _cap: int
+    _lines: Any  # an io.BytesIO of whole lines, with a ``size`` attribute
+    _readline: Callable[[int], bytes]
     _lock: threading.Lock
     _parts: List[Any]
 
@@ -369,7 +371,7 @@ class Rio:
         """Everything buffered as one bytearray, which is then all of ``_parts``
         (so bytes appended to it in place stay in the Rio)."""
         lines = self._lines
-        if lines.tell() < lines.size:  # type: ignore[attr-defined]
+        if lines.tell() < lines.size:
             head: List[Any] = []
             head += map(_bytesio_read, (lines,))  # stored by C code
             head += self._parts
@@ -652,7 +654,8 @@ class Rio:
         """Bytes read from the kernel and not yet returned."""
         self._check_open()
         lines = self._lines
-        return lines.size - lines.tell() + sum(map(len, self._parts))  # type: ignore[attr-defined]
+        unread: int = lines.size - lines.tell()
+        return unread + sum(map(len, self._parts))
 
     @property
     def closed(self) -> bool:
@@ -718,9 +721,8 @@ class Rio:
                 pass
 
     def __sizeof__(self) -> int:
-        lines = self._lines
-        return (object.__sizeof__(self) + lines.size  # type: ignore[attr-defined]
-                + sum(map(len, self._parts)))
+        held: int = self._lines.size
+        return object.__sizeof__(self) + held + sum(map(len, self._parts))
 
     def __repr__(self) -> str:
         buffered = self.buffered if self._state == _OPEN else 0

@@ -9,7 +9,7 @@ runs it as a file (it imports nothing of the package) to read the switches.
 from __future__ import annotations
 
 import os
-from typing import Any, Optional
+from typing import Any, Optional, Union
 
 # -- sizes (CSAPP's csapp.h: RIO_BUFSIZE and MAXLINE)
 
@@ -77,7 +77,7 @@ ECHO_CHUNK = 1    # (once=True) one read's worth of lines went back
 ECHO_BLOCKED = 2  # a read or write timed out or would block; nothing lost
 
 
-def echo_cut(data: Any, at_eof: bool, limit: int = LINE_LIMIT) -> int:
+def echo_cut(data: Union[bytes, bytearray], at_eof: bool, limit: int = LINE_LIMIT) -> int:
     """How many leading bytes of ``data`` an echo server writes back now.
 
     Every complete line (through the last ``\\n``); with none, a piece of an

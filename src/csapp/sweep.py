@@ -169,7 +169,7 @@ def plot_sweep(rows: Sequence[SweepRow], path: str, title: str) -> None:
         raise RuntimeError("--plot needs matplotlib: pip install 'csapp[bench]'") from None
     sized = [row for row in rows if row.bufsize]
     kernel = [row for row in rows if not row.bufsize]
-    sizes = [row.bufsize for row in sized]
+    sizes = [row.bufsize or 0 for row in sized]
     fig, rate_axis = plt.subplots(figsize=(9, 5.2))
     rate_axis.plot(sizes, [row.mb_per_s for row in sized], "o-", color="tab:blue",
                    label="MB/s through a Rio of this size")
