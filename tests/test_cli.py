@@ -258,6 +258,60 @@ def test_bench_copy_runs_and_reports_its_targets(tmp_path) -> None:
     assert b"Targets (ratios measured in this run)" in result.stdout
 
 
+# Runs in a clean interpreter: parses, runs two commands and asks for
+# ``bench --help``, then prints every csapp.benchmarks module it imported.
+_NO_HARNESS = """
+import contextlib, io, sys
+from csapp import cli
+cli.build_parser()
+assert cli.main(["hostinfo", "localhost"]) == 0
+assert cli.main(["copy"]) == 0
+with contextlib.redirect_stdout(io.StringIO()) as out:
+    try:
+        cli.main(["bench", "--help"])
+    except SystemExit as exc:
+        assert exc.code == 0, exc.code
+assert "--only" in out.getvalue(), out.getvalue()
+print(sorted(m for m in sys.modules if m.startswith("csapp.benchmarks")))
+"""
+
+
+def test_no_command_imports_the_bench_harness() -> None:
+    """Only running ``csapp bench`` imports csapp.benchmarks: not the parser,
+    not another command, not ``bench --help``."""
+    done = subprocess.run([csapp_command()[0], "-c", _NO_HARNESS], env=child_env("python"),
+                          input=b"", capture_output=True, timeout=TIMEOUT)
+    assert done.returncode == 0, done.stderr.decode()
+    assert done.stdout.splitlines()[-1] == b"[]", done.stdout
+
+
+def test_importing_the_cli_does_not_import_the_harness() -> None:
+    """``python -X importtime -c "import csapp.cli"`` lists no benchmarks module."""
+    done = subprocess.run([csapp_command()[0], "-X", "importtime", "-c", "import csapp.cli"],
+                          env=child_env("python"), capture_output=True, timeout=TIMEOUT)
+    assert done.returncode == 0, done.stderr.decode()
+    assert b"csapp.cli" in done.stderr
+    assert b"benchmarks" not in done.stderr
+
+
+@pytest.mark.parametrize("argv, only", [
+    ([], None),
+    (["--only", "copy"], ["copy"]),
+    (["--only", "lines,echo"], ["lines", "echo"]),
+    (["--only", "lines", "--only", "echo"], ["lines", "echo"]),
+    (["--only", "lines, echo", "--only", "memory"], ["lines", "echo", "memory"]),
+])
+def test_bench_only_takes_commas_and_repeats(argv: list, only: object) -> None:
+    from csapp import cli
+    assert cli.build_parser().parse_args(["bench", *argv]).only == only
+
+
+def test_bench_workload_names_match_the_harness() -> None:
+    from csapp import cli
+    from csapp.benchmarks import run
+    assert cli.BENCH_WORKLOADS == tuple(run.WORKLOADS)
+
+
 # ------------------------------------------------------------------ demo
 
 
@@ -289,6 +343,9 @@ def test_demo(impl: str) -> None:
     (["echoserver", "--host", "a" * 70, "0"], 1, "invalid host name"),
     (["hostinfo", "a" * 70], 1, "invalid host name"),
     (["copy", "--method", "teleport"], 2, "invalid choice"),
+    (["bench", "--only", "lines,teleport"], 2, "unknown workload 'teleport'"),
+    (["bench", "--only", "lines,"], 2, "unknown workload ''"),
+    (["bench", "--rounds", "0"], 2, "positive whole number"),
     (["nonsense"], 2, "invalid choice"),
     ([], 2, "required"),
 ])
@@ -307,7 +364,8 @@ def test_port_in_use(impl: str) -> None:
     assert "Address already in use" in one_error_line(result.stderr)
 
 
-@pytest.mark.parametrize("command", ["echoserver", "echoclient", "hostinfo", "copy", "demo"])
+@pytest.mark.parametrize("command", ["echoserver", "echoclient", "hostinfo", "copy", "demo",
+                                     "bench"])
 def test_help(command: str) -> None:
     result = run_csapp("python", command, "--help")
     assert result.returncode == 0

@@ -176,9 +176,25 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         return _fail("demo", f"{exc.strerror or exc}")
 
 
+# ``csapp bench``'s workloads, in the order they run. The harness
+# (csapp.benchmarks) is imported only when the command runs, never to parse.
+BENCH_WORKLOADS = ("lines", "copy", "echo", "bulk", "memory")
+
+
+def _workloads(text: str) -> List[str]:
+    """``--only``'s value: one workload name or several, comma-separated."""
+    names = [name.strip() for name in text.split(",")]
+    for name in names:
+        if name not in BENCH_WORKLOADS:
+            raise argparse.ArgumentTypeError(
+                f"unknown workload {name!r} (choose from {', '.join(BENCH_WORKLOADS)})")
+    return names
+
+
 def _cmd_bench(args: argparse.Namespace) -> int:
     from .benchmarks import run as bench  # imported only when asked for
-    return bench.run(args)
+    return bench.run(quick=args.quick, rounds=args.rounds, only=args.only,
+                     json_path=args.json, plot_path=args.plot)
 
 
 # --------------------------------------------------------------- parser
@@ -258,8 +274,17 @@ def build_parser() -> argparse.ArgumentParser:
         description="Measure csapp side by side with what you would use instead, "
                     "in one run, and print each figure as a ratio. Needs a C compiler "
                     "for the C baselines; uvloop and matplotlib come with the [bench] extra.")
-    from .benchmarks.run import add_arguments as bench_arguments
-    bench_arguments(bench)
+    bench.add_argument("--quick", action="store_true",
+                       help="small sizes and 3 rounds: finishes in about a minute")
+    bench.add_argument("--json", metavar="FILE", help="save every figure as JSON")
+    bench.add_argument("--plot", metavar="FILE.png",
+                       help="save a bar chart (needs matplotlib)")
+    bench.add_argument("--only", metavar="WORKLOAD[,WORKLOAD...]", action="extend",
+                       type=_workloads,
+                       help=f"run only these workloads ({', '.join(BENCH_WORKLOADS)}); "
+                            "comma-separated or repeated")
+    bench.add_argument("--rounds", type=_positive_int, metavar="N",
+                       help="rounds per case (default 5, --quick 3)")
     bench.set_defaults(run=_cmd_bench)
     return parser
 

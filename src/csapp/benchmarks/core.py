@@ -13,6 +13,8 @@ import sys
 from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional
 
+from .._shared import NO_EXTENSIONS
+
 
 @dataclass
 class Result:
@@ -30,6 +32,16 @@ class Result:
 
 
 Case = Callable[[], float]
+
+
+def impl_env(impl: Optional[str]) -> Dict[str, str]:
+    """This process's environment for a child: ``"python"`` sets
+    CSAPP_NO_EXTENSIONS=1; ``"c"`` or ``None`` (a peer) removes it."""
+    env = dict(os.environ)
+    env.pop(NO_EXTENSIONS, None)
+    if impl == "python":
+        env[NO_EXTENSIONS] = "1"
+    return env
 
 
 def pin_to_one_cpu() -> Optional[int]:

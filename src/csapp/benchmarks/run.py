@@ -1,17 +1,20 @@
-"""``csapp bench``: every workload, side by side with the peers, as ratios."""
+"""``csapp bench``: every workload, side by side with the peers, as ratios.
+
+The command line (``csapp.cli``) parses the options and imports this module
+only when ``csapp bench`` runs.
+"""
 
 from __future__ import annotations
 
-import argparse
-import os
 import sys
 import tempfile
 import time
-from typing import List, Optional
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Callable, Collection, Dict, List, Optional
 
 from .. import _rio
-from . import copy as copy_workload
-from . import echo, lines, memory, report
+from . import copy_workload, echo_workload, lines_workload, memory_workload, report
 from .core import Result, clear_progress, pin_to_one_cpu, stderr_progress
 
 REFERENCES = {
@@ -21,9 +24,26 @@ REFERENCES = {
 }
 
 
+@dataclass(frozen=True)
+class Plan:
+    """What every workload of one run shares: sizes, rounds, implementations."""
+
+    directory: str
+    impls: Dict[str, ModuleType]
+    rounds: int
+    quick: bool
+    copy_mib: int
+    progress: Callable[[str], None]
+
+    @property
+    def names(self) -> List[str]:
+        return list(self.impls)
+
+
 def targets(copy_mib: int) -> List[report.Target]:
     T = report.Target
     f64, f1k = "lines 64 B, file", "lines 1 KiB, file"
+    copy_group = f"{copy_workload.GROUP}, {copy_mib} MiB"
     out = [
         T("for line in Rio [c] ÷ for line in BufferedReader, 64 B", f64,
           "for line in Rio [c]", "for line in BufferedReader", 1.5),
@@ -33,9 +53,9 @@ def targets(copy_mib: int) -> List[report.Target]:
           "Rio.readlineb() loop [c]", "BufferedReader.readline() loop", 1.3),
         T("Rio.readlineb loop [python] ÷ BufferedReader.readline loop, 64 B", f64,
           "Rio.readlineb() loop [python]", "BufferedReader.readline() loop", 0.3),
-        T("copy buffered [c] ÷ cat, into a pipe", f"{copy_workload.GROUP}, {copy_mib} MiB",
+        T("copy buffered [c] ÷ cat, into a pipe", copy_group,
           "csapp copy buffered [c]", "cat", 0.9),
-        T("copy fast [c] ÷ cat, into a pipe", f"{copy_workload.GROUP}, {copy_mib} MiB",
+        T("copy fast [c] ÷ cat, into a pipe", copy_group,
           "csapp copy fast [c]", "cat", 1.5),
     ]
     for n in (1, 10, 100):
@@ -50,75 +70,80 @@ def targets(copy_mib: int) -> List[report.Target]:
     return out
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--quick", action="store_true",
-                        help="small sizes and 3 rounds: finishes in about a minute")
-    parser.add_argument("--json", metavar="FILE", help="save every figure as JSON")
-    parser.add_argument("--plot", metavar="FILE.png", help="save a bar chart (needs matplotlib)")
-    parser.add_argument("--only", metavar="WORKLOAD", action="append",
-                        choices=["lines", "copy", "echo", "bulk", "memory"],
-                        help="run only these workloads (repeatable)")
-    parser.add_argument("--rounds", type=int, help="rounds per case (default 5, --quick 3)")
+# ------------------------------------------------------------ workloads
 
 
-def run(args: argparse.Namespace) -> int:
-    quick = bool(args.quick)
-    rounds = args.rounds or (3 if quick else 5)
-    only = set(args.only or ["lines", "copy", "echo", "bulk", "memory"])
-    impls = {name: mod for name, mod in sorted(_rio.IMPLEMENTATIONS.items())}
-    names = list(impls)
+def _lines(plan: Plan) -> List[Result]:
+    return lines_workload.run(plan.directory, plan.impls, plan.rounds,
+                              total_bytes=(4 << 20) if plan.quick else (16 << 20),
+                              sizes=["64 B", "1 KiB"] if plan.quick else None,
+                              sources=["file", "socketpair"] if plan.quick else None,
+                              progress=plan.progress)
+
+
+def _copy(plan: Plan) -> List[Result]:
+    return copy_workload.run(plan.directory, plan.names, plan.rounds,
+                             mib=plan.copy_mib, progress=plan.progress)
+
+
+def _echo(plan: Plan) -> List[Result]:
+    return echo_workload.run_rr(plan.names, [10] if plan.quick else [1, 10, 100],
+                                seconds=0.5 if plan.quick else 1.5,
+                                rounds=plan.rounds, progress=plan.progress)
+
+
+def _bulk(plan: Plan) -> List[Result]:
+    return echo_workload.run_bulk(plan.names, mib=16 if plan.quick else 100,
+                                  rounds=max(1, plan.rounds - 2) if plan.quick else plan.rounds,
+                                  progress=plan.progress)
+
+
+def _memory(plan: Plan) -> List[Result]:
+    return memory_workload.rio_sizes(plan.impls) + memory_workload.run_rss(
+        plan.names, [1000] if plan.quick else [1000, 5000],
+        rounds=1 if plan.quick else 3, progress=plan.progress)
+
+
+# In the order they run; ``csapp.cli.BENCH_WORKLOADS`` names the same ones.
+WORKLOADS: Dict[str, Callable[[Plan], List[Result]]] = {
+    "lines": _lines, "copy": _copy, "echo": _echo, "bulk": _bulk, "memory": _memory,
+}
+
+
+def run(*, quick: bool = False, rounds: Optional[int] = None,
+        only: Optional[Collection[str]] = None, json_path: Optional[str] = None,
+        plot_path: Optional[str] = None) -> int:
+    """Run the workloads ``only`` (default: all), print the tables and targets,
+    save JSON and a chart if asked; returns the exit status."""
+    unknown = set(only or ()) - set(WORKLOADS)
+    if unknown:
+        raise ValueError(f"unknown workloads: {', '.join(sorted(unknown))}")
+    chosen = [name for name in WORKLOADS if only is None or name in only]
+    rounds = rounds or (3 if quick else 5)
+    impls = dict(sorted(_rio.IMPLEMENTATIONS.items()))
     copy_mib = 32 if quick else 256
     cpu = pin_to_one_cpu()
     started = time.monotonic()
-    print(f"csapp bench: implementations {', '.join(names)}; pinned to CPU {cpu}; "
+    print(f"csapp bench: implementations {', '.join(impls)}; pinned to CPU {cpu}; "
           f"{rounds} rounds, medians; TCP_NODELAY off on every echo server", flush=True)
     results: List[Result] = []
-    progress = stderr_progress
     with tempfile.TemporaryDirectory(prefix="csapp-bench-") as tmp:
-        if "lines" in only:
-            results += lines.run(tmp, impls, rounds,
-                                 total_bytes=(4 << 20) if quick else (16 << 20),
-                                 sizes=["64 B", "1 KiB"] if quick else None,
-                                 sources=["file", "socketpair"] if quick else None,
-                                 progress=progress)
-        if "copy" in only:
-            results += copy_workload.run(tmp, names, rounds,
-                                         mib=copy_mib, progress=progress)
-        if "echo" in only:
-            results += echo.run_rr(names, [10] if quick else [1, 10, 100],
-                                   seconds=0.5 if quick else 1.5,
-                                   rounds=rounds, progress=progress)
-        if "bulk" in only:
-            results += echo.run_bulk(names, mib=16 if quick else 100,
-                                     rounds=max(1, rounds - 2) if quick else rounds,
-                                     progress=progress)
-        if "memory" in only:
-            results += memory.rio_sizes(impls)
-            results += memory.run_rss(names, [1000] if quick else [1000, 5000],
-                                      rounds=1 if quick else 3, progress=progress)
+        plan = Plan(tmp, impls, rounds, quick, copy_mib, stderr_progress)
+        for name in chosen:
+            results += WORKLOADS[name](plan)
     clear_progress()
     print(report.format_tables(results, REFERENCES))
     checked = report.check_targets(results, targets(copy_mib))
     print(report.format_targets(checked))
     print(f"\n{report.machine()}; {time.monotonic() - started:.0f} s")
-    if args.json:
-        report.to_json(results, checked, args.json)
-        print(f"saved {args.json}")
-    if args.plot:
+    if json_path:
+        report.to_json(results, checked, json_path)
+        print(f"saved {json_path}")
+    if plot_path:
         try:
-            report.plot(results, args.plot)
+            report.plot(results, plot_path)
         except RuntimeError as exc:
             print(f"csapp bench: {exc}", file=sys.stderr)
             return 1
-        print(f"saved {args.plot}")
+        print(f"saved {plot_path}")
     return 0
-
-
-def main(argv: Optional[List[str]] = None) -> int:
-    parser = argparse.ArgumentParser(prog="csapp bench", description=__doc__)
-    add_arguments(parser)
-    return run(parser.parse_args(argv))
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -17,8 +17,7 @@ import time
 from contextlib import contextmanager
 from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
-from .core import Case, Result, run_group
-from .echo import _env
+from .core import Case, Result, impl_env, run_group
 
 GROUP = "copy: file → pipe"
 STATS = re.compile(r"(\d+) bytes, (\d+) system calls, ([0-9.]+) s")
@@ -89,7 +88,7 @@ def ours(path: str, method: str, impl: str, notes: Dict[str, str], key: str) -> 
     argv = [sys.executable, "-m", "csapp", "copy", "--method", method, "--stats"]
 
     def case() -> float:
-        err = _run(argv, path, _env(impl)).stderr
+        err = _run(argv, path, impl_env(impl)).stderr
         m = STATS.search(err)
         if not m:
             raise RuntimeError(f"no --stats line: {err.strip()[:200]}")

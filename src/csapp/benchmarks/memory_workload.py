@@ -12,7 +12,7 @@ from types import ModuleType
 from typing import Callable, Dict, List, Optional, Sequence
 
 from .core import Result
-from .echo import running, server_commands
+from .server_process import ServerSpec, running, server_specs
 
 
 def raise_fd_limit(want: int) -> int:
@@ -59,10 +59,10 @@ def _server_pid(port: int) -> int:
     raise RuntimeError("server process not found")
 
 
-def rss_per_connection(argv: List[str], count: int, timeout: float = 60.0) -> float:
-    """KiB of resident memory per idle connection, ``count`` connections."""
+def rss_per_connection(spec: ServerSpec, count: int, timeout: float = 60.0) -> float:
+    """KiB of resident memory per idle connection of ``spec``, ``count`` connections."""
     raise_fd_limit(count + 256)
-    with running(argv) as port:
+    with running(spec) as port:
         pid = _server_pid(port)
         # Warm up: one connection in and out, so lazy allocations are counted once.
         with socket.create_connection(("127.0.0.1", port)) as s:
@@ -89,16 +89,17 @@ def rss_per_connection(argv: List[str], count: int, timeout: float = 60.0) -> fl
 
 def run_rss(impls: Sequence[str], counts: Sequence[int], rounds: int,
             progress: Optional[Callable[[str], None]] = None) -> List[Result]:
-    cmds = server_commands(impls, peers=False, modes=["event"])
+    """Memory per idle connection of our event server, per implementation."""
+    specs = server_specs(impls, with_peers=False, modes=["event"])
     results = []
     for count in counts:
-        for name, argv in cmds.items():
-            r = Result(f"memory: event server, {count} idle connections", name, "KiB/conn")
+        for spec in specs:
+            r = Result(f"memory: event server, {count} idle connections", spec.name, "KiB/conn")
             for i in range(rounds):
                 if progress:
-                    progress(f"{r.group}: {name} (round {i + 1}/{rounds})")
+                    progress(f"{r.group}: {spec.name} (round {i + 1}/{rounds})")
                 try:
-                    r.values.append(rss_per_connection(argv, count))
+                    r.values.append(rss_per_connection(spec, count))
                 except Exception as exc:
                     r.note = f"failed: {exc}"
             results.append(r)

@@ -1,0 +1,93 @@
+"""The echo servers the workloads measure, each as its own process on loopback.
+
+A :class:`ServerSpec` names a server, its argv and the RIO implementation it
+runs (``None`` for a peer); :func:`running` starts one and yields its port.
+Ours are ``python -m csapp echoserver`` of the installed package.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Iterator, List, Optional, Sequence, Tuple
+
+from . import cprogs
+from .core import impl_env
+
+OUR_MODES = ("thread", "event", "prethreaded", "process", "iterative")
+
+
+@dataclass(frozen=True)
+class ServerSpec:
+    """One echo server: its row name, its argv, and the implementation it runs."""
+
+    name: str
+    argv: Tuple[str, ...]
+    impl: Optional[str] = None
+
+
+def ours(impl: str, mode: str) -> ServerSpec:
+    """``csapp echoserver --mode MODE`` on a free loopback port, with ``impl``."""
+    argv = (sys.executable, "-m", "csapp", "echoserver", "--host", "127.0.0.1",
+            "--mode", mode, "0")
+    return ServerSpec(f"csapp {mode} [{impl}]", argv, impl)
+
+
+def peers() -> List[ServerSpec]:
+    """The C threaded server and the Python peers (uvloop only where installed)."""
+    peer = (sys.executable, "-m", "csapp.benchmarks.peers")
+    specs = [ServerSpec("C threaded echo (memchr RIO)", (cprogs.program("echo_threaded"), "0")),
+             ServerSpec("socketserver.ThreadingTCPServer", peer + ("socketserver", "0")),
+             ServerSpec("asyncio streams", peer + ("asyncio", "0"))]
+    try:
+        import uvloop  # noqa: F401
+    except ImportError:
+        return specs
+    return specs + [ServerSpec("uvloop streams", peer + ("uvloop", "0"))]
+
+
+def server_specs(impls: Sequence[str], with_peers: bool = True,
+                 modes: Sequence[str] = OUR_MODES) -> List[ServerSpec]:
+    """Ours per implementation and mode, then (``with_peers``) the peers."""
+    specs = [ours(impl, mode) for impl in impls for mode in modes]
+    return specs + peers() if with_peers else specs
+
+
+@contextmanager
+def running(spec: ServerSpec, timeout: float = 15.0) -> Iterator[int]:
+    """Start ``spec``, wait for its "listening on ... N" line, yield N, stop it."""
+    proc = subprocess.Popen(spec.argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                            env=impl_env(spec.impl), text=True, start_new_session=True)
+    try:
+        assert proc.stdout is not None
+        deadline = time.monotonic() + timeout
+        line = ""
+        while time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            if "listening on" in line or not line:
+                break
+        if "listening on" not in line:
+            raise RuntimeError(f"server did not start: {' '.join(spec.argv)}")
+        yield int(line.split()[-1])
+    finally:
+        _stop(proc)
+
+
+def _stop(proc: "subprocess.Popen[str]") -> None:
+    """SIGTERM the server's process group; SIGKILL it after 5 s."""
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        pass
+    try:
+        proc.wait(5)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    if proc.stdout:
+        proc.stdout.close()
