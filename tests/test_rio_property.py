@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 
 pytestmark = pytest.mark.skipif(os.name != "posix", reason="POSIX descriptors")
 
-MAXLINE = 8192  # CONTRACT.md; checked against the module below
+MAXLINE = 8192  # docs/CONTRACT.md; checked against the module below
 EXAMPLE_TIMEOUT = 15.0
 
 

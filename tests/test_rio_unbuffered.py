@@ -1,4 +1,4 @@
-"""Unbuffered RIO: ``rio_readn``, ``rio_readinto`` and ``rio_writen`` (CONTRACT.md).
+"""Unbuffered RIO: ``rio_readn``, ``rio_readinto`` and ``rio_writen`` (docs/CONTRACT.md).
 
 Every test runs over both implementations through the ``rio`` fixture.
 """
