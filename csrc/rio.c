@@ -187,10 +187,11 @@ static size_t through_last_newline(const unsigned char *buf, size_t n)
     return cut;
 }
 
-int csapp_rio_echo(csapp_rio_t *rp, int out_fd, size_t limit, int once, size_t *echoed,
-                   int *err)
+int csapp_rio_echo(csapp_rio_t *rp, int out_fd, size_t limit, int once, int pause,
+                   size_t *echoed, int *err)
 {
     int at_eof = 0;
+    int busy = 0; /* a read or write went through in this call */
     if (limit == 0)
         limit = 1;
     for (;;) {
@@ -214,15 +215,24 @@ int csapp_rio_echo(csapp_rio_t *rp, int out_fd, size_t limit, int once, size_t *
             }
             if (once && !at_eof)
                 return 1;
+            busy = 1;
             continue;
         }
         if (at_eof)
             return 0;
+        if (pause && busy) {
+            /* The next read may block for good: hand control back as EINTR
+             * first, so a signal that arrived during the last read or write
+             * (which then completed, without EINTR) gets its handler run. */
+            *err = EINTR;
+            return -1;
+        }
         if (csapp_rio_reserve(rp, 1, err) < 0)
             return -1;
         ssize_t got = csapp_rio_fill(rp, rp->bufsize, err);
         if (got < 0)
             return -1;
         at_eof = got == 0;
+        busy = 1;
     }
 }

@@ -132,9 +132,13 @@ int csapp_rio_unread(csapp_rio_t *rp, const void *data, size_t n, int *err);
  * Returns 0 at EOF with everything echoed; with `once`, 1 as soon as one
  * write has sent back what was complete (a server's verbose log reports
  * each); or -1 with *err set (EINTR and EAGAIN included; a short write is
- * reported as EINTR). *echoed is increased by every byte written.
+ * reported as EINTR). With `pause`, a read that follows a read or a write
+ * of the same call is not issued: -1 with *err = EINTR comes back instead,
+ * so the caller runs its signal handlers before a read that may block for
+ * good (the caller passes it where its handlers run: Python's main thread).
+ * *echoed is increased by every byte written.
  */
-int csapp_rio_echo(csapp_rio_t *rp, int out_fd, size_t limit, int once, size_t *echoed,
-                   int *err);
+int csapp_rio_echo(csapp_rio_t *rp, int out_fd, size_t limit, int once, int pause,
+                   size_t *echoed, int *err);
 
 #endif /* CSAPP_RIO_H */

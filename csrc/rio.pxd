@@ -26,5 +26,5 @@ cdef extern from "rio.h" nogil:
     void csapp_rio_shrink(csapp_rio_t *rp)
     void csapp_rio_consume(csapp_rio_t *rp, size_t n)
     int csapp_rio_unread(csapp_rio_t *rp, const void *data, size_t n, int *err)
-    int csapp_rio_echo(csapp_rio_t *rp, int out_fd, size_t limit, int once,
+    int csapp_rio_echo(csapp_rio_t *rp, int out_fd, size_t limit, int once, int pause,
                        size_t *echoed, int *err)

@@ -9,7 +9,9 @@ from __future__ import annotations
 import contextlib
 import os
 import select
+import shutil
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -18,6 +20,7 @@ from types import ModuleType
 from typing import Any, Callable, Iterator, List, Optional, Sequence, Tuple
 
 import pytest
+from netutil import child_env
 from rioutil import Fds, Writer  # noqa: F401
 
 import csapp
@@ -697,3 +700,82 @@ def test_blocked_call_releases_the_gil(rio: ModuleType, fds: Fds, op: str) -> No
         assert b"done\n".startswith(result[:5]) and result
     else:
         assert result == expected[op]
+
+
+ECHO_CHILD = r"""
+import signal, socket, sys
+import csapp
+
+class Poked(Exception):
+    pass
+
+def poke(signum, frame):
+    raise Poked
+
+signal.signal(signal.SIGUSR1, poke)
+assert csapp.IMPLEMENTATION == sys.argv[1], csapp.IMPLEMENTATION
+listener = socket.create_server(("127.0.0.1", 0))
+print(listener.getsockname()[1], flush=True)
+conn, _ = listener.accept()
+try:
+    csapp.echo(conn.fileno())
+except Poked:
+    print("poked", flush=True)
+else:
+    print("returned", flush=True)
+"""
+
+
+def tracer_pid(pid: int) -> int:
+    """The process tracing ``pid`` (``TracerPid`` in /proc), 0 if none."""
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("TracerPid:"):
+                return int(line.split()[1])
+    return 0
+
+
+@pytest.mark.skipif(not shutil.which("strace"), reason="needs strace (Debian package)")
+def test_echo_runs_a_handler_whose_signal_came_during_a_completed_write(
+        rio: ModuleType) -> None:
+    """A signal that lands while echo's write goes through must not wait for the next line.
+
+    strace delivers SIGUSR1 as echo enters its first write(2): the write
+    completes (no EINTR) and the handler is due. echo must run it before it
+    blocks in the next read; if it does not, the child stays blocked until
+    the peer closes, then reports too late.
+    """
+    name = impl_name(rio)
+    proc = subprocess.Popen([sys.executable, "-c", ECHO_CHILD, name],
+                            env=child_env(name), stdout=subprocess.PIPE)
+    assert proc.stdout is not None
+    tracer: Optional["subprocess.Popen[bytes]"] = None
+    try:
+        port = int(proc.stdout.readline())
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as peer:
+            time.sleep(0.2)  # the child is blocked in echo's first read
+            tracer = subprocess.Popen(
+                ["strace", "-qq", "-o", "/dev/null", "-p", str(proc.pid), "-e", "trace=write",
+                 "-e", "inject=write:signal=SIGUSR1:when=1"], stderr=subprocess.PIPE)
+            deadline = time.monotonic() + 10
+            while tracer_pid(proc.pid) == 0:  # strace parsed its options, then attached
+                if tracer.poll() is not None:
+                    pytest.skip("strace cannot attach here: "
+                                + (tracer.stderr.read() if tracer.stderr else b"").decode())
+                assert time.monotonic() < deadline, "strace did not attach"
+                time.sleep(0.01)
+            peer.sendall(b"ping\n")
+            assert peer.recv(100) == b"ping\n"
+            try:
+                out = proc.communicate(timeout=5)[0]
+            except subprocess.TimeoutExpired:
+                peer.shutdown(socket.SHUT_WR)  # unblock its read: EOF
+                out = proc.communicate(timeout=10)[0]
+                pytest.fail("the handler waited for the next read to end: "
+                            + out.decode().strip())
+        assert out == b"poked\n"
+    finally:
+        for child in (tracer, proc):
+            if child is not None and child.poll() is None:
+                child.kill()
+                child.wait()

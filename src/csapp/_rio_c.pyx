@@ -26,6 +26,7 @@ from libc.string cimport memcpy
 
 import io
 import os
+import threading
 
 cdef extern from "pythread.h":
     ctypedef long long PY_TIMEOUT_T
@@ -71,6 +72,24 @@ cdef size_t MAX_CHUNK = _shared.MAX_CHUNK
 cdef int ECHO_EOF = _shared.ECHO_EOF
 cdef int ECHO_CHUNK = _shared.ECHO_CHUNK
 cdef int ECHO_BLOCKED = _shared.ECHO_BLOCKED
+
+# Python runs signal handlers in the main thread only: there, loops that keep
+# reading in C hand control back between system calls (csapp_rio_echo's
+# pause). After fork the forking thread is the child's main thread.
+cdef unsigned long main_thread_ident = threading.main_thread().ident
+
+
+def _after_fork_in_child():
+    global main_thread_ident
+    main_thread_ident = PyThread_get_thread_ident()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+cdef inline bint in_main_thread():
+    return PyThread_get_thread_ident() == main_thread_ident
+
 
 cdef enum:
     INT_MAX_FD = 2147483647
@@ -709,13 +728,14 @@ def _echo_lines(rp, out_fd, once=False):
     cdef Rio r = check_rio(rp)
     cdef int cfd = check_fd(out_fd)
     cdef bint one = bool(once)
+    cdef bint pause = in_main_thread()
     cdef size_t echoed = 0
     cdef int rc, err = 0
     r.enter()
     try:
         while True:
             with nogil:
-                rc = csapp_rio_echo(&r.r, cfd, LINE_LIMIT, one, &echoed, &err)
+                rc = csapp_rio_echo(&r.r, cfd, LINE_LIMIT, one, pause, &echoed, &err)
             if rc == 0:
                 return echoed, ECHO_EOF
             if rc == 1:
