@@ -3,8 +3,9 @@
 #
 # Builds csapp._rio_c as released (-O2, plus -g for line numbers) in a throwaway
 # copy of the tree (the in-place build others use is not touched), then runs a
-# representative subset of the RIO tests, compiled implementation only
-# (scripts/pytest_only_c.py deselects rio="python"), under
+# representative subset of the RIO tests, compiled implementation only (the
+# marker expression "not fallback" drops the pure-Python twin's cases; tests
+# without a twin parameter stay; "-m c_extension" keeps only the twin's), under
 #
 #   valgrind --tool=memcheck --error-exitcode=1 --errors-for-leak-kinds=definite
 #            --leak-check=full --suppressions=scripts/valgrind-python.supp
@@ -31,7 +32,8 @@
 #
 # Usage:
 #   scripts/valgrind.sh                  the subset above
-#   scripts/valgrind.sh -- PYTEST ARGS   other tests (they replace the subset)
+#   scripts/valgrind.sh -- PYTEST ARGS   other tests (they replace the subset;
+#                                        without -m, -m "not stress and not fallback")
 #   scripts/valgrind.sh --self-test      prove the harness: a heap overflow and a
 #                                        leak planted in copies of csrc/rio.c must fail
 # Environment: PYTHON (default python3), KEEP=1 keeps the work directory and logs,
@@ -48,6 +50,7 @@ if [ "${1:-}" = "--self-test" ]; then MODE=self-test; shift; fi
 if [ "${1:-}" = "--" ]; then shift; fi
 if [ $# -gt 0 ]; then
     ARGS=("$@")
+    case " $* " in *" -m "*) ;; *) ARGS+=(-m "not stress and not fallback") ;; esac
 else
     ARGS=()
     for f in test_rio_unbuffered.py test_rio_buffered.py test_rio_nonblocking.py \
@@ -63,7 +66,7 @@ else
              test_the_compiled_echo_loop_checks_its_arguments; do
         ARGS+=("tests/test_echo.py::$t")
     done
-    ARGS+=(-m "not stress")
+    ARGS+=(-m "not stress and not fallback")
 fi
 
 source "$ROOT/scripts/lib.sh"
@@ -83,7 +86,7 @@ run_vg() {
     local dest=$1
     shift
     mkdir -p "$dest/logs"
-    (cd "$dest" && env PYTHONMALLOC=malloc PYTHONPATH="$dest/src:$ROOT/scripts" \
+    (cd "$dest" && env PYTHONMALLOC=malloc PYTHONPATH="$dest/src" \
         PYTHONDONTWRITEBYTECODE=1 CSAPP_REQUIRE_EXTENSIONS=1 \
         CSAPP_TEST_SCALE="${CSAPP_TEST_SCALE:-0.02}" CSAPP_FUZZ_OPS="${CSAPP_FUZZ_OPS:-2000}" \
         timeout "${VALGRIND_TIMEOUT:-1500}" \
@@ -92,7 +95,7 @@ run_vg() {
             --leak-check=full --show-leak-kinds=definite --num-callers=40 \
             --suppressions="$ROOT/scripts/valgrind-python.supp" \
             --log-file="$dest/logs/memcheck.%p.log" \
-            "$PYEXE" -m pytest -p pytest_only_c -p no:cacheprovider -q -ra "$@")
+            "$PYEXE" -m pytest -p no:cacheprovider -q -ra "$@")
 }
 
 # summarize LOGDIR: one line per process memcheck followed; prints the errors;
@@ -138,7 +141,7 @@ if [ "$MODE" = self-test ]; then
         fi
         build "$dest"
         set +e
-        CSAPP_TEST_SCALE=0.01 run_vg "$dest" tests/test_reliability_core.py -m "not stress" \
+        CSAPP_TEST_SCALE=0.01 run_vg "$dest" tests/test_reliability_core.py -m "not stress and not fallback" \
             -k "readlineb_no_growth and 61" >"$dest/pytest.log" 2>&1
         rc=$?
         set -e
@@ -159,7 +162,7 @@ echo "valgrind.sh: building csapp._rio_c (-O2 -g) in $WORK/tree"
 build "$WORK/tree"
 echo "valgrind.sh: PYTHONMALLOC=malloc valgrind --tool=memcheck --error-exitcode=1" \
      "--errors-for-leak-kinds=definite --leak-check=full" \
-     "--suppressions=scripts/valgrind-python.supp $PYEXE -m pytest -p pytest_only_c ${ARGS[*]}"
+     "--suppressions=scripts/valgrind-python.supp $PYEXE -m pytest ${ARGS[*]}"
 started=$SECONDS
 set +e
 run_vg "$WORK/tree" "${ARGS[@]}"

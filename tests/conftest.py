@@ -2,28 +2,27 @@
 
 from __future__ import annotations
 
-import os
 from types import ModuleType
 from typing import Iterator
 
 import pytest
 
 import csapp
-from rioutil import Fds
+from csapp._shared import REQUIRE_EXTENSIONS, env_flag
+from rioutil import TWINS, Fds, Watchdog
 
-
-def _required() -> bool:
-    return os.environ.get("CSAPP_REQUIRE_EXTENSIONS", "").strip().lower() not in (
-        "", "0", "false", "no")
+# The helper modules are plugins: their fixtures (``impl``, ``start_server``,
+# ``shared_servers``) reach every test without an import.
+pytest_plugins = ["netutil"]
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    if _required() and "c" not in csapp.IMPLEMENTATIONS:
+    if env_flag(REQUIRE_EXTENSIONS) and "c" not in csapp.IMPLEMENTATIONS:
         raise pytest.UsageError(
-            "CSAPP_REQUIRE_EXTENSIONS=1 but csapp._rio_c is not importable")
+            f"{REQUIRE_EXTENSIONS}=1 but csapp._rio_c is not importable")
 
 
-@pytest.fixture(scope="session", params=["c", "python"])
+@pytest.fixture(scope="session", params=TWINS)
 def rio(request: pytest.FixtureRequest) -> ModuleType:
     """The RIO module under test: ``csapp._rio_c`` or ``csapp._rio_py``."""
     name = request.param
@@ -40,3 +39,28 @@ def fds() -> Iterator[Fds]:
         yield bag
     finally:
         bag.closeall()
+
+
+@pytest.fixture
+def watchdog() -> Iterator[Watchdog]:
+    """A hung test fails with ``Hung`` after 30 s (call the value to re-arm
+    shorter). Modules that block on descriptors use it for every test:
+    ``pytestmark = pytest.mark.usefixtures("watchdog")``."""
+    dog = Watchdog()
+    old = dog.install()
+    dog(dog.seconds)
+    try:
+        yield dog
+    finally:
+        dog.remove(old)
+
+
+@pytest.fixture(scope="module")
+def example_watchdog() -> Iterator[Watchdog]:
+    """The watchdog for Hypothesis tests: armed per example (``start``/``stop``)."""
+    dog = Watchdog()
+    old = dog.install()
+    try:
+        yield dog
+    finally:
+        dog.remove(old)

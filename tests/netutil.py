@@ -21,8 +21,8 @@ from typing import Callable, Dict, Iterator, List, Optional, Tuple
 import pytest
 
 import csapp
+from rioutil import TWINS
 
-IMPLS = ["c", "python"]
 MODES = ["iterative", "process", "thread", "prethreaded", "event"]
 CONCURRENT_MODES = ["process", "thread", "prethreaded", "event"]
 PACKAGE_ROOT = os.path.dirname(os.path.dirname(csapp.__file__))
@@ -75,7 +75,7 @@ def require_impl(name: str) -> str:
     return name
 
 
-@pytest.fixture(params=IMPLS)
+@pytest.fixture(params=TWINS)
 def impl(request: pytest.FixtureRequest) -> str:
     """ "c" or "python": the implementation a child process uses.
 

@@ -1,12 +1,70 @@
-"""Helpers shared by the RIO tests: descriptors closed at teardown, a writer thread."""
+"""Helpers shared by the tests: the twins as parameters, descriptors closed at
+teardown, a writer thread, the SIGALRM watchdog. A pytest plugin
+(``pytest_plugins`` in conftest.py)."""
 
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import threading
 import time
-from typing import List, Optional, Sequence, Set, Tuple
+from typing import Any, List, Optional, Sequence, Set, Tuple
+
+import pytest
+
+# The two implementations as fixture parameters, each with its marker:
+# ``-m c_extension`` runs the compiled twin's cases only (valgrind.sh),
+# ``-m "not fallback"`` drops the pure-Python twin's and keeps the rest.
+TWINS = [pytest.param("c", marks=pytest.mark.c_extension, id="c"),
+         pytest.param("python", marks=pytest.mark.fallback, id="python")]
+
+TEST_TIMEOUT = 30.0
+
+
+class Hung(Exception):
+    """Raised by the watchdog's alarm when a call blocks far too long."""
+
+
+class Watchdog:
+    """SIGALRM in the main thread once a deadline passes: the blocked call
+    gets EINTR, the handler raises ``Hung``, the test fails instead of hanging.
+
+    ``watchdog(seconds)`` re-arms it; ``start(key)``/``stop()`` arm it per
+    Hypothesis example, and once an example hung every later one fails at
+    once (so shrinking cannot hang the suite either).
+    """
+
+    def __init__(self) -> None:
+        self.hung: Set[str] = set()
+        self.current = ""
+        self.seconds = TEST_TIMEOUT
+
+    def on_alarm(self, signum: int, frame: Any) -> None:
+        if self.current:
+            self.hung.add(self.current)
+        raise Hung(f"blocked for more than {self.seconds:g} s")
+
+    def __call__(self, seconds: float) -> None:
+        self.seconds = seconds
+        signal.setitimer(signal.ITIMER_REAL, seconds)
+
+    def start(self, key: str, seconds: float = 15.0) -> None:
+        if key in self.hung:
+            raise Hung("an earlier example hung")
+        self.current = key
+        self(seconds)
+
+    def stop(self) -> None:
+        self.current = ""
+        signal.setitimer(signal.ITIMER_REAL, 0)
+
+    def install(self) -> Any:
+        return signal.signal(signal.SIGALRM, self.on_alarm)
+
+    def remove(self, old: Any) -> None:
+        self.stop()
+        signal.signal(signal.SIGALRM, old)
 
 
 class Fds:

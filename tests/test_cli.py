@@ -16,18 +16,14 @@ from typing import Iterator
 import pytest
 
 import csapp
-from netutil import (  # noqa: F401  (impl, start_server: fixtures)
+from netutil import (
     TIMEOUT,
-    ServerProcess,
     child_env,
     csapp_command,
     has_ipv6_loopback,
-    impl,
     run_csapp,
     sample_data,
-    start_server,
 )
-
 
 CLIENT_INPUT = (b"hello\n" + b"\0binary\xff\xfe\n" + b"x" * (2 * csapp.MAXLINE + 5) + b"\n"
                 + b"".join(b"line %d\n" % i for i in range(300)) + b"no newline at the end")

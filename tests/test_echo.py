@@ -270,6 +270,7 @@ def test_echo_survives_a_signal_storm(writes: CountingWrites) -> None:
     assert fired[0] > 0
 
 
+@pytest.mark.c_extension
 def test_the_compiled_echo_loop_checks_its_arguments() -> None:
     rio_c = pytest.importorskip("csapp._rio_c")
     with pytest.raises(TypeError):

@@ -28,11 +28,10 @@ from typing import Iterator, List, Tuple
 import pytest
 
 import csapp
-from netutil import (  # noqa: F401  (impl is a fixture)
+from netutil import (
     TIMEOUT,
     child_env,
     has_ipv6_loopback,
-    impl,
     read_line,
 )
 

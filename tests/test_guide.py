@@ -24,16 +24,14 @@ from typing import Any, Callable, Iterator, List, Tuple
 import pytest
 
 import csapp
-from netutil import (  # noqa: F401  (impl, rio and start_server are fixtures)
+from netutil import (
     TIMEOUT,
     ServerProcess,
     child_env,
     csapp_command,
     has_ipv6_loopback,
-    impl,
     recv_exactly,
     run_csapp,
-    start_server,
 )
 
 ROOT = Path(__file__).parent.parent

@@ -36,7 +36,7 @@ import pytest
 
 import csapp
 from csapp import ServerConfig, ServerControl, open_listenfd
-from netutil import (  # noqa: F401  (impl, start_server, shared_servers: fixtures)
+from netutil import (
     CONCURRENT_MODES,
     MODES,
     TIMEOUT,
@@ -48,7 +48,6 @@ from netutil import (  # noqa: F401  (impl, start_server, shared_servers: fixtur
     echo_load,
     exchange,
     free_port,
-    impl,
     local_tcp_states,
     raise_nofile_limit,
     recv_exactly,
@@ -56,8 +55,6 @@ from netutil import (  # noqa: F401  (impl, start_server, shared_servers: fixtur
     reset,
     sample_data,
     server_fd_count,
-    shared_servers,
-    start_server,
     wait_until,
     zombies_of,
 )
@@ -130,7 +127,7 @@ def test_thread_bookkeeping_is_linear_in_clients() -> None:
     """The thread server remembers each client's thread (to join it at a stop)
     and drops finished ones now and then, not at every accept: 2,000 clients
     served at once cost O(2,000) liveness checks, not O(2,000**2)."""
-    from csapp.server_base import ActiveConnections
+    from csapp.servers.connections import ActiveConnections
 
     checks = 0
 

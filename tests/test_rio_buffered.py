@@ -14,17 +14,18 @@ import io
 import itertools
 import os
 import pickle
-import signal
 import socket
 import threading
 import time
 from types import ModuleType
-from typing import Any, Callable, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Callable, List, Optional, Tuple
 
 import pytest
-from rioutil import Fds, Writer  # noqa: F401
 
-pytestmark = pytest.mark.skipif(os.name != "posix", reason="POSIX descriptors")
+from rioutil import Fds, Watchdog, Writer
+
+pytestmark = [pytest.mark.skipif(os.name != "posix", reason="POSIX descriptors"),
+              pytest.mark.usefixtures("watchdog")]
 
 MSG_CLOSED = "^I/O operation on closed Rio$"
 MSG_UNINIT = "^I/O operation on uninitialized Rio$"
@@ -33,35 +34,9 @@ MSG_NEGATIVE_N = "^n must be non-negative$"
 MSG_READ_LENGTH = "^read length must be non-negative or -1$"
 MSG_BUFSIZE = r"^bufsize must be between 1 and 2\*\*30$"
 EBADF_TEXT = str(OSError(errno.EBADF, os.strerror(errno.EBADF)))
-TEST_TIMEOUT = 30.0
 
 
 # ------------------------------------------------------------------ helpers
-
-
-class Hung(Exception):
-    """Raised by the watchdog alarm when a call blocks far too long."""
-
-
-@pytest.fixture(autouse=True)
-def watchdog() -> Iterator[Callable[[float], None]]:
-    """Interrupt the main thread (EINTR, then ``Hung``) if a test hangs.
-
-    The fixture value re-arms the alarm with a shorter delay.
-    """
-    def on_alarm(signum: int, frame: object) -> None:
-        raise Hung("blocked too long")
-
-    def arm(seconds: float) -> None:
-        signal.setitimer(signal.ITIMER_REAL, seconds)
-
-    old = signal.signal(signal.SIGALRM, on_alarm)
-    arm(TEST_TIMEOUT)
-    try:
-        yield arm
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, old)
 
 
 def split(data: bytes, size: int) -> List[bytes]:
@@ -1053,7 +1028,7 @@ def test_io_no_extraneous_read(rio: ModuleType, fds: Fds, n: int) -> None:
 
 @pytest.mark.parametrize("n", [2, 16, 17])
 def test_io_no_extraneous_read_two_chunks(rio: ModuleType, fds: Fds,
-                                          watchdog: Callable[[float], None],
+                                          watchdog: Watchdog,
                                           n: int) -> None:
     """The request is met by a second chunk written later; no third read."""
     r, w = fds.pipe()

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import errno
 import os
-import signal
 import socket
 from types import ModuleType
 from typing import Any, Callable, Iterator, List, Tuple
@@ -18,28 +17,8 @@ import pytest
 
 import rioutil
 
-pytestmark = pytest.mark.skipif(os.name != "posix", reason="POSIX descriptors")
-
-TEST_TIMEOUT = 30.0
-
-
-class Hung(Exception):
-    """Raised by the watchdog alarm when a call blocks (it must not)."""
-
-
-@pytest.fixture(autouse=True)
-def watchdog() -> Iterator[None]:
-    """A call that blocks on a non-blocking descriptor is a bug: interrupt it."""
-    def on_alarm(signum: int, frame: object) -> None:
-        raise Hung("blocked on a non-blocking descriptor")
-
-    old = signal.signal(signal.SIGALRM, on_alarm)
-    signal.setitimer(signal.ITIMER_REAL, TEST_TIMEOUT)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, old)
+pytestmark = [pytest.mark.skipif(os.name != "posix", reason="POSIX descriptors"),
+              pytest.mark.usefixtures("watchdog")]
 
 
 class Fds(rioutil.Fds):

@@ -11,58 +11,21 @@ from __future__ import annotations
 
 import array
 import os
-import signal
 import socket
 import threading
 import time
 from types import ModuleType
-from typing import Any, Iterator, List, Optional, Tuple
+from typing import Any, List, Optional, Tuple
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from rioutil import Watchdog
+
 pytestmark = pytest.mark.skipif(os.name != "posix", reason="POSIX descriptors")
 
 MAXLINE = 8192  # docs/CONTRACT.md; checked against the module below
-EXAMPLE_TIMEOUT = 15.0
-
-
-class Hung(Exception):
-    """Raised by the watchdog alarm when an example blocks far too long."""
-
-
-class Watchdog:
-    """A per-example alarm; once one example hung, every later one fails at
-    once (so Hypothesis's shrinking cannot hang the suite either)."""
-
-    def __init__(self) -> None:
-        self.hung: set = set()
-        self.current = ""
-
-    def on_alarm(self, signum: int, frame: object) -> None:
-        self.hung.add(self.current)
-        raise Hung("an example blocked for %.0f s" % EXAMPLE_TIMEOUT)
-
-    def start(self, key: str) -> None:
-        if key in self.hung:
-            raise Hung("an earlier example hung")
-        self.current = key
-        signal.setitimer(signal.ITIMER_REAL, EXAMPLE_TIMEOUT)
-
-    def stop(self) -> None:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-
-
-@pytest.fixture(scope="module")
-def watchdog() -> Iterator[Watchdog]:
-    dog = Watchdog()
-    old = signal.signal(signal.SIGALRM, dog.on_alarm)
-    try:
-        yield dog
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, old)
 
 
 # -------------------------------------------------------------------- model
@@ -236,7 +199,7 @@ def _check_op(rp: Any, model: Model, op: Tuple[Any, ...]) -> None:
 @settings(max_examples=150, deadline=None, database=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(scenario=scenarios())
-def test_any_interleaving_matches_model(rio: ModuleType, watchdog: Watchdog,
+def test_any_interleaving_matches_model(rio: ModuleType, example_watchdog: Watchdog,
                                         scenario: Any) -> None:
     """Every result equals the model's; the rest of the stream arrives intact."""
     assert rio.MAXLINE == MAXLINE
@@ -246,7 +209,7 @@ def test_any_interleaving_matches_model(rio: ModuleType, watchdog: Watchdog,
     writer = threading.Thread(target=_writer, args=(b, stream, chunks, errors),
                               daemon=True)
     try:
-        watchdog.start(rio.__name__)
+        example_watchdog.start(rio.__name__)
         writer.start()
         rp = rio.Rio(a.fileno(), bufsize)
         model = Model(stream)
@@ -257,7 +220,7 @@ def test_any_interleaving_matches_model(rio: ModuleType, watchdog: Watchdog,
         assert rp.readlineb() == b"" and rp.read1() == b"" and rp.peek() == b""
         rp.close()
     finally:
-        watchdog.stop()
+        example_watchdog.stop()
         a.close()            # a failed reader unblocks the writer (EPIPE)
         writer.join(10)
         b.close()

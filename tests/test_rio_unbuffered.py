@@ -16,37 +16,19 @@ import struct
 import threading
 import time
 from types import ModuleType
-from typing import Iterator, List, Optional, Sequence, Tuple
+from typing import List
 
 import pytest
-from rioutil import Fds, Writer  # noqa: F401
 
-pytestmark = pytest.mark.skipif(os.name != "posix", reason="POSIX descriptors")
+from rioutil import Fds, Writer
+
+pytestmark = [pytest.mark.skipif(os.name != "posix", reason="POSIX descriptors"),
+              pytest.mark.usefixtures("watchdog")]
 
 EBADF_TEXT = str(OSError(errno.EBADF, os.strerror(errno.EBADF)))
-TEST_TIMEOUT = 30.0
 
 
 # ------------------------------------------------------------------ helpers
-
-
-class Hung(Exception):
-    """Raised by the watchdog alarm when a test blocks far too long."""
-
-
-@pytest.fixture(autouse=True)
-def watchdog() -> Iterator[None]:
-    """Interrupt the main thread (EINTR, then ``Hung``) if a test hangs."""
-    def on_alarm(signum: int, frame: object) -> None:
-        raise Hung("test blocked for more than %.0f s" % TEST_TIMEOUT)
-
-    old = signal.signal(signal.SIGALRM, on_alarm)
-    signal.setitimer(signal.ITIMER_REAL, TEST_TIMEOUT)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, old)
 
 
 def written(exc: BaseException) -> int:

@@ -16,7 +16,7 @@ from typing import List
 
 import pytest
 
-from netutil import (  # noqa: F401  (impl, start_server, shared_servers: fixtures)
+from netutil import (
     CONCURRENT_MODES,
     MODES,
     TIMEOUT,
@@ -26,16 +26,12 @@ from netutil import (  # noqa: F401  (impl, start_server, shared_servers: fixtur
     cpu_ticks,
     exchange,
     has_ipv6_loopback,
-    impl,
     recv_exactly,
     recv_until_eof,
     reset,
     sample_data,
-    shared_servers,
-    start_server,
     wait_until,
 )
-
 
 LOOPBACKS = ["127.0.0.1", "localhost"] + (["::1"] if has_ipv6_loopback() else [])
 

@@ -18,8 +18,7 @@ from .client import echo_client
 from .copying import COPY_METHODS, copy_fd
 from .demo import run_demo
 from .hostinfo import hostinfo
-from .server_base import ServerConfig, ServerControl
-from .servers import SERVERS
+from .servers import SERVERS, ServerConfig, ServerControl
 from .sockets import local_address, open_clientfd, open_listenfd
 
 __all__ = ["main"]

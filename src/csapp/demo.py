@@ -19,8 +19,7 @@ from typing import Callable, List, Sequence, TextIO, Tuple
 from ._rio import IMPLEMENTATION, MAXLINE
 from .client import echo_lines
 from .copying import COPY_METHODS, CopyStats, copy_fd
-from .server_base import ServerControl
-from .server_event import serve_event
+from .servers import ServerControl, serve_event
 from .sockets import local_address, open_listenfd
 
 __all__ = ["run_demo"]

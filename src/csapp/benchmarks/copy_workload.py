@@ -78,7 +78,7 @@ def drained_pipe() -> Iterator[int]:
         os.waitpid(pid, 0)
 
 
-def _run(argv: List[str], path: str, env: Optional[Dict[str, str]] = None) -> subprocess.CompletedProcess:
+def _run(argv: List[str], path: str, env: Optional[Dict[str, str]] = None) -> "subprocess.CompletedProcess[str]":
     with open(path, "rb") as src, drained_pipe() as out:
         return subprocess.run(argv, stdin=src, stdout=out, stderr=subprocess.PIPE,
                               env=env, text=True, timeout=600, check=True)

@@ -8,6 +8,7 @@ turn it off explicitly).
 
 from __future__ import annotations
 
+import functools
 import subprocess
 from typing import Callable, Dict, List, Optional, Sequence
 
@@ -67,7 +68,8 @@ def run_rr(impls: Sequence[str], conns_list: Sequence[int], seconds: float, roun
         modes = [m for m in OUR_MODES if m != "iterative" or conns == 1]
         specs = server_specs(impls, modes=[m for m in modes if m != "process"] + ["process"])
         results += _per_server(f"echo 64 B request/response, N={conns}", "k req/s", specs,
-                               lambda box, c=conns: rr_case(box, c, seconds), rounds, progress)
+                               functools.partial(rr_case, conns=conns, seconds=seconds),
+                               rounds, progress)
     return results
 
 

@@ -55,7 +55,7 @@ def format_tables(results: List[Result], reference: Dict[str, str]) -> str:
 
 def check_targets(results: List[Result], targets: List[Target]) -> List[Tuple[Target, Optional[float]]]:
     found = index(results)
-    checked = []
+    checked: List[Tuple[Target, Optional[float]]] = []
     for t in targets:
         num = found.get((t.group, t.numerator))
         den = found.get((t.denominator_group or t.group, t.denominator))

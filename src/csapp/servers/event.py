@@ -14,22 +14,14 @@ one ``write``.
 from __future__ import annotations
 
 import os
-import select
-import socket
 import time
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import Dict, Optional
 
-from ._rio import MAXLINE
-from .server_base import (
-    ACCEPT_BACKOFF,
-    OUT_OF_RESOURCES,
-    TRANSIENT_ACCEPT_ERRORS,
-    Address,
-    ServerConfig,
-    ServerControl,
-    log,
-)
-from .sockets import numeric_address
+from .._shared import echo_cut
+from .accepting import AcceptPolicy
+from .config import Address, ServerConfig, log
+from .control import ServerControl
+from .poller import READ, READ_LIKE, WRITE, Poller
 
 __all__ = ["serve_event"]
 
@@ -38,37 +30,6 @@ READ_SIZE = 64 * 1024
 HIGH_WATER = 1024 * 1024
 # Accept at most this many clients per wake-up, so established ones are not starved.
 ACCEPT_BATCH = 64
-
-# The event bits: the same values for epoll and poll.
-READ = select.POLLIN
-WRITE = select.POLLOUT
-# A hang-up or an error is reported without being asked for: the read sees it.
-READ_LIKE = select.POLLIN | select.POLLHUP | select.POLLERR
-
-Poll = Callable[[Optional[float]], List[Tuple[int, int]]]
-
-
-class _Poller:
-    """``select.epoll`` where it exists, else ``select.poll``: register, modify,
-    unregister, and ``poll(timeout in seconds or None)``."""
-
-    def __init__(self) -> None:
-        if hasattr(select, "epoll"):
-            self._impl = select.epoll()
-            self.poll: Poll = lambda timeout: self._impl.poll(-1 if timeout is None else timeout)
-        else:  # pragma: no cover - not Linux
-            self._impl = select.poll()
-            self.poll = lambda timeout: self._impl.poll(
-                None if timeout is None else timeout * 1000)
-        self.register = self._impl.register
-        self.modify = self._impl.modify
-        self.unregister = self._impl.unregister
-
-    def close(self) -> None:
-        close = getattr(self._impl, "close", None)
-        if close is not None:
-            close()
-
 
 class _Connection:
     """One client: its descriptor, unechoed input and unsent output (a ``pool`` slot)."""
@@ -91,16 +52,13 @@ class _EventServer:
     def __init__(self, listenfd: int, config: ServerConfig, control: ServerControl) -> None:
         self.config = config
         self.control = control
-        self.listener = socket.socket(fileno=listenfd)
-        self.listener.setblocking(False)
-        self.poller = _Poller()
+        self.accepting = AcceptPolicy(listenfd, config)
+        self.poller = Poller()
         self.wake_fd = control.wake_fd
-        self.listen_fd = self.listener.fileno()
+        self.listen_fd = self.accepting.fileno
         self.poller.register(self.wake_fd, READ)
         self.poller.register(self.listen_fd, READ)
         self.listening = True
-        self.paused_until = 0.0
-        self.warned = False
         self.connections: Dict[int, _Connection] = {}
         self.now = time.monotonic()  # once per wake-up: the connections' clock
         self.next_sweep = float("inf")
@@ -136,12 +94,13 @@ class _EventServer:
         for conn in list(self.connections.values()):
             self._drop(conn)
         self.poller.close()
-        self.listener.close()
+        self.accepting.close()
 
     def _timeout(self) -> Optional[float]:
         wake_at = self.next_sweep
-        if not self.listening and self.paused_until:
-            wake_at = min(wake_at, self.paused_until)
+        paused_until = self.accepting.paused_until
+        if not self.listening and paused_until:
+            wake_at = min(wake_at, paused_until)
         if wake_at == float("inf"):
             return None
         return max(wake_at - time.monotonic(), 0.0)
@@ -153,8 +112,6 @@ class _EventServer:
 
     def _housekeeping(self) -> None:
         now = self.now
-        if self.paused_until and now >= self.paused_until:
-            self.paused_until = 0.0
         self._update_listening()
         if now >= self.next_sweep:
             idle = self.config.idle_timeout or 0.0
@@ -168,12 +125,11 @@ class _EventServer:
     # -- accepting
 
     def _has_room(self) -> bool:
-        limit = self.config.max_clients
-        return limit is None or len(self.connections) < limit
+        return self.config.has_room(len(self.connections))
 
     def _update_listening(self) -> None:
         """Listen only when not paused (EMFILE) and under ``max_clients``."""
-        want = not self.paused_until and self._has_room()
+        want = not self.accepting.paused(self.now) and self._has_room()
         if want and not self.listening:
             self.poller.register(self.listen_fd, READ)
         elif self.listening and not want:
@@ -184,28 +140,15 @@ class _EventServer:
         for _ in range(ACCEPT_BATCH):
             if not self._has_room():
                 break
-            try:
-                sock, address = self.listener.accept()
-            except OSError as exc:
-                if exc.errno in OUT_OF_RESOURCES:
-                    self._pause(exc)
-                elif exc.errno not in TRANSIENT_ACCEPT_ERRORS:
-                    raise
+            client = self.accepting.accept(blocking=False)
+            if client is None:
                 break
-            sock.setblocking(False)
-            conn = _Connection(sock.detach(), numeric_address(address), self.now)
+            conn = _Connection(client[0], client[1], self.now)
             self.connections[conn.fd] = conn
             self.poller.register(conn.fd, conn.events)
             if self.config.verbose:
                 log(f"Connected to ({conn.address[0]}, {conn.address[1]})")
         self._update_listening()
-
-    def _pause(self, exc: OSError) -> None:
-        """Out of descriptors: stop watching the listener for ``ACCEPT_BACKOFF``."""
-        self.paused_until = time.monotonic() + ACCEPT_BACKOFF
-        if self.config.verbose or not self.warned:
-            log(f"accept: {exc.strerror}; pausing {ACCEPT_BACKOFF:g} s")
-            self.warned = True
 
     # -- one connection
 
@@ -224,12 +167,9 @@ class _EventServer:
             return
         if not data:  # EOF: echo the last partial line, then close
             conn.eof = True
-            ready = len(conn.inbox)
         else:
             conn.inbox += data
-            ready = conn.inbox.rfind(b"\n") + 1
-            if not ready and len(conn.inbox) >= MAXLINE - 1:
-                ready = len(conn.inbox)  # an overlong line: echo it in pieces
+        ready = echo_cut(conn.inbox, conn.eof)  # whole lines, or a long line's piece
         if ready:
             if self.config.verbose:
                 log(f"server received {ready} bytes")
