@@ -26,12 +26,15 @@ def tests(session: nox.Session) -> None:
     """The default suite, both implementations, on one interpreter."""
     env = {"CSAPP_REQUIRE_EXTENSIONS": "1"}
     session.install(".[test]", env=env)
-    session.run("python", "-c",
-                "import sys, csapp; print('nox: CPython', sys.version.split()[0], "
-                "'implementation', csapp.IMPLEMENTATION, sorted(csapp.IMPLEMENTATIONS)); "
-                "assert csapp.IMPLEMENTATION == 'c'", env=env)
-    session.run("python", "-m", "pytest", "-q", "-p", "no:cacheprovider", *session.posargs,
-                env=env)
+    session.run(
+        "python",
+        "-c",
+        "import sys, csapp; print('nox: CPython', sys.version.split()[0], "
+        "'implementation', csapp.IMPLEMENTATION, sorted(csapp.IMPLEMENTATIONS)); "
+        "assert csapp.IMPLEMENTATION == 'c'",
+        env=env,
+    )
+    session.run("python", "-m", "pytest", "-q", "-p", "no:cacheprovider", *session.posargs, env=env)
 
 
 @nox.session(python=PYTHONS[-1])
@@ -39,7 +42,8 @@ def lint(session: nox.Session) -> None:
     """ruff check, ruff format --check, mypy --strict on src/, stubtest of the extension."""
     session.install(".[lint]", env={"CSAPP_REQUIRE_EXTENSIONS": "1"})
     session.run("ruff", "check", "src", "tests", "bench", "examples", "noxfile.py", "setup.py")
-    session.run("ruff", "format", "--check", "src", "tests", "bench", "examples",
-                "noxfile.py", "setup.py")
+    session.run(
+        "ruff", "format", "--check", "src", "tests", "bench", "examples", "noxfile.py", "setup.py"
+    )
     session.run("mypy")
     session.run("python", "-m", "mypy.stubtest", "csapp._rio_c")

@@ -58,8 +58,10 @@ class OptionalBuildExt(build_ext):
         if self.failed:
             return
         self.failed = True
-        say(f"WARNING: the compiled extension was not built ({exc}); "
-            "installing the pure-Python implementation only")
+        say(
+            f"WARNING: the compiled extension was not built ({exc}); "
+            "installing the pure-Python implementation only"
+        )
 
 
 def extensions():
@@ -86,8 +88,10 @@ def extensions():
     except ImportError as exc:
         if REQUIRE_EXTENSIONS:
             raise
-        say(f"WARNING: Cython is not available ({exc}); "
-            "installing the pure-Python implementation only")
+        say(
+            f"WARNING: Cython is not available ({exc}); "
+            "installing the pure-Python implementation only"
+        )
         return []
     # The compiler directives are in the .pyx's own "# cython:" line, so
     # every build of it (this one, the scripts' debug builds) uses the same.

@@ -9,7 +9,6 @@ and summarised as medians of rates."""
 
 from __future__ import annotations
 
-import os
 import statistics
 from types import ModuleType
 from typing import Dict, List, Tuple
@@ -47,16 +46,19 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory) -> str:
 @pytest.fixture
 def record(benchmark):  # type: ignore[no-untyped-def]
     """Call with (group, name) after the benchmark ran, to feed the ratio summary."""
+
     def done(group: str, name: str) -> None:
         stats = benchmark.stats
         if stats is not None:
             _MEDIANS.setdefault(group, []).append((name, stats.stats.median))
+
     return done
 
 
 @pytest.fixture
 def measure_rate(benchmark):  # type: ignore[no-untyped-def]
     """Run a case returning a rate for some rounds; record the median rate."""
+
     def run(group: str, name: str, unit: str, case, rounds: int = 5) -> float:  # type: ignore[no-untyped-def]
         rates: List[float] = []
         benchmark.group = group
@@ -65,6 +67,7 @@ def measure_rate(benchmark):  # type: ignore[no-untyped-def]
         benchmark.extra_info[unit] = median
         _RATES.setdefault(group, (unit, []))[1].append((name, median))
         return median
+
     return run
 
 
@@ -87,7 +90,9 @@ def _rate_summary(tr) -> None:  # type: ignore[no-untyped-def]
         return
     tr.section("csapp: rates measured in each round (medians) and their ratios")
     for group, (unit, rows) in _RATES.items():
-        ref_name = next((r for prefix, r in RATE_REFERENCES.items() if group.startswith(prefix)), None)
+        ref_name = next(
+            (r for prefix, r in RATE_REFERENCES.items() if group.startswith(prefix)), None
+        )
         ref = next((v for n, v in rows if n == ref_name), None)
         tr.write_line(f"{group}  ({unit}{'; ÷ ' + ref_name if ref else ''})")
         for name, value in rows:

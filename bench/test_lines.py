@@ -10,14 +10,14 @@ import pytest
 from csapp.benchmarks import lines_workload
 
 SIZE = int(os.environ.get("CSAPP_BENCH_BYTES", str(16 << 20)))
-CELLS = [(label, kind) for label in lines_workload.LINE_SIZES
-         for kind in lines_workload.SOURCES]
+CELLS = [(label, kind) for label in lines_workload.LINE_SIZES for kind in lines_workload.SOURCES]
 
 
 def _run(benchmark, record, group, name, path, kind, count, reader):  # type: ignore[no-untyped-def]
     def once() -> int:
         with lines_workload.open_source(kind, path) as fd:
             return reader(fd)
+
     benchmark.group = group
     n = benchmark.pedantic(once, rounds=5, iterations=1, warmup_rounds=1)
     assert n == count
@@ -26,7 +26,9 @@ def _run(benchmark, record, group, name, path, kind, count, reader):  # type: ig
 
 @pytest.mark.parametrize("label,kind", CELLS)
 @pytest.mark.parametrize("how", ["iter", "readlineb"])
-def test_rio(benchmark, record, impl: ModuleType, data_dir: str, label: str, kind: str, how: str) -> None:  # type: ignore[no-untyped-def]
+def test_rio(
+    benchmark, record, impl: ModuleType, data_dir: str, label: str, kind: str, how: str
+) -> None:  # type: ignore[no-untyped-def]
     size = lines_workload.LINE_SIZES[label]
     if how == "iter" and size >= impl.MAXLINE:
         pytest.skip("iteration returns MAXLINE-1 pieces of longer lines")

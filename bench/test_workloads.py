@@ -18,11 +18,10 @@ from typing import Dict, Tuple
 import pytest
 
 import csapp
+from conftest import IMPLS
 from csapp.benchmarks import copy_workload, echo_workload, memory_workload
 from csapp.benchmarks.core import Case
 from csapp.benchmarks.server_process import OUR_MODES, ServerSpec, server_specs
-
-from conftest import IMPLS
 
 COPY_MIB = int(os.environ.get("CSAPP_BENCH_COPY_MIB", "64"))
 ECHO_SECONDS = float(os.environ.get("CSAPP_BENCH_ECHO_SECONDS", "2"))
@@ -34,8 +33,12 @@ COPY_FAST = [f"csapp copy {method} [{impl}]" for impl in IMPLS for method in ("b
 COPY_FAST += ["shutil.copyfileobj", "cat"]
 COPY_SLOW = [f"csapp copy byte [{impl}]" for impl in IMPLS]
 COPY_SLOW += ["os.read(fd, 1) loop, Python", "cat"]
-PEER_SERVERS = ["C threaded echo (memchr RIO)", "socketserver.ThreadingTCPServer",
-                "asyncio streams", "uvloop streams"]
+PEER_SERVERS = [
+    "C threaded echo (memchr RIO)",
+    "socketserver.ThreadingTCPServer",
+    "asyncio streams",
+    "uvloop streams",
+]
 SERVERS = [f"csapp {mode} [{impl}]" for impl in IMPLS for mode in OUR_MODES]
 SERVERS += PEER_SERVERS
 
@@ -43,8 +46,12 @@ SERVERS += PEER_SERVERS
 @pytest.fixture(scope="session")
 def copy_cases(data_dir: str) -> Tuple[Dict[str, Case], Dict[str, Case]]:
     notes: Dict[str, str] = {}
-    return copy_workload.cases(copy_workload.make_file(data_dir, COPY_MIB << 20),
-                               copy_workload.make_file(data_dir, 256 << 10), IMPLS, notes)
+    return copy_workload.cases(
+        copy_workload.make_file(data_dir, COPY_MIB << 20),
+        copy_workload.make_file(data_dir, 256 << 10),
+        IMPLS,
+        notes,
+    )
 
 
 @pytest.fixture(scope="session")
@@ -55,13 +62,20 @@ def servers() -> Dict[str, ServerSpec]:
 
 @pytest.mark.parametrize("name", COPY_FAST)
 def test_copy(measure_rate, copy_cases, name: str) -> None:  # type: ignore[no-untyped-def]
-    measure_rate(f"{copy_workload.GROUP}, {COPY_MIB} MiB", name, "MB/s", copy_cases[0][name], ROUNDS)
+    measure_rate(
+        f"{copy_workload.GROUP}, {COPY_MIB} MiB", name, "MB/s", copy_cases[0][name], ROUNDS
+    )
 
 
 @pytest.mark.parametrize("name", COPY_SLOW)
 def test_copy_one_byte_per_call(measure_rate, copy_cases, name: str) -> None:  # type: ignore[no-untyped-def]
-    measure_rate(f"{copy_workload.GROUP}, 256 KiB, one byte per system call", name, "MB/s",
-                 copy_cases[1][name], min(ROUNDS, 3))
+    measure_rate(
+        f"{copy_workload.GROUP}, 256 KiB, one byte per system call",
+        name,
+        "MB/s",
+        copy_cases[1][name],
+        min(ROUNDS, 3),
+    )
 
 
 def _server(servers: Dict[str, ServerSpec], name: str) -> ServerSpec:
@@ -75,15 +89,17 @@ def _server(servers: Dict[str, ServerSpec], name: str) -> ServerSpec:
 def test_echo_request_response(measure_rate, servers, name: str, conns: int) -> None:  # type: ignore[no-untyped-def]
     if "iterative" in name and conns > 1:
         pytest.skip("the iterative server serves one client at a time")
-    case = echo_workload.server_case(_server(servers, name),
-                                     lambda box: echo_workload.rr_case(box, conns, ECHO_SECONDS))
+    case = echo_workload.server_case(
+        _server(servers, name), lambda box: echo_workload.rr_case(box, conns, ECHO_SECONDS)
+    )
     measure_rate(f"echo 64 B request/response, N={conns}", name, "k req/s", case, ROUNDS)
 
 
 @pytest.mark.parametrize("name", SERVERS)
 def test_echo_bulk(measure_rate, servers, name: str) -> None:  # type: ignore[no-untyped-def]
-    case = echo_workload.server_case(_server(servers, name),
-                                     lambda box: echo_workload.bulk_case(box, BULK_MIB))
+    case = echo_workload.server_case(
+        _server(servers, name), lambda box: echo_workload.bulk_case(box, BULK_MIB)
+    )
     measure_rate(f"echo bulk, {BULK_MIB} MiB of 64 B lines", name, "MB/s", case, ROUNDS)
 
 
@@ -91,9 +107,13 @@ def test_echo_bulk(measure_rate, servers, name: str) -> None:  # type: ignore[no
 def test_memory_per_idle_connection(measure_rate, impl: str) -> None:  # type: ignore[no-untyped-def]
     memory_workload.raise_fd_limit(IDLE + 200)
     [spec] = server_specs([impl], with_peers=False, modes=["event"])
-    measure_rate(f"memory: event server, {IDLE} idle connections", spec.name,
-                 "KiB/conn", lambda: memory_workload.rss_per_connection(spec, IDLE),
-                 min(ROUNDS, 3))
+    measure_rate(
+        f"memory: event server, {IDLE} idle connections",
+        spec.name,
+        "KiB/conn",
+        lambda: memory_workload.rss_per_connection(spec, IDLE),
+        min(ROUNDS, 3),
+    )
 
 
 @pytest.mark.parametrize("impl", IMPLS)

@@ -49,13 +49,13 @@ from typing import List, Optional, Tuple
 
 import csapp
 
-HEADER = struct.Struct("!Ic")     # length (uint32, network order), kind (1 byte)
-SUMMARY = struct.Struct("!II")    # a binary frame's reply: its length and CRC-32
+HEADER = struct.Struct("!Ic")  # length (uint32, network order), kind (1 byte)
+SUMMARY = struct.Struct("!II")  # a binary frame's reply: its length and CRC-32
 TEXT, BINARY = b"T", b"B"
 GREETING = b"FRAMES/1 ready\n"
-MAX_FRAME = 1 << 24               # refuse absurd lengths (a corrupt or hostile header)
+MAX_FRAME = 1 << 24  # refuse absurd lengths (a corrupt or hostile header)
 
-Frame = Tuple[bytes, bytes]       # (kind, body)
+Frame = Tuple[bytes, bytes]  # (kind, body)
 
 
 class ProtocolError(Exception):
@@ -73,17 +73,17 @@ def write_frame(fd: int, kind: bytes, body: bytes) -> None:
 
 def read_frame(rio: csapp.Rio) -> Optional[Frame]:
     """Read one frame with ``rio_readnb``; ``None`` at EOF between frames."""
-    header = rio.readnb(HEADER.size)          # rio_readnb(&rio, hdr, 5)
+    header = rio.readnb(HEADER.size)  # rio_readnb(&rio, hdr, 5)
     if not header:
-        return None                           # EOF at a frame boundary: done
+        return None  # EOF at a frame boundary: done
     if len(header) < HEADER.size:
         raise ProtocolError(f"truncated header: {len(header)} of {HEADER.size} bytes")
-    length, kind = HEADER.unpack(header)      # length = ntohl(n)
+    length, kind = HEADER.unpack(header)  # length = ntohl(n)
     if kind not in (TEXT, BINARY):
         raise ProtocolError(f"unknown frame kind {kind!r}")
     if length > MAX_FRAME:
         raise ProtocolError(f"frame of {length} bytes is too long")
-    body = rio.readnb(length)                 # rio_readnb(&rio, body, length)
+    body = rio.readnb(length)  # rio_readnb(&rio, body, length)
     if len(body) < length:
         raise ProtocolError(f"truncated frame: {len(body)} of {length} bytes")
     return kind, body
@@ -111,7 +111,7 @@ def serve(connfd: int) -> int:
     """Serve one connection until EOF; returns the number of frames answered."""
     csapp.rio_writen(connfd, GREETING)
     frames = 0
-    with csapp.Rio(connfd) as rio:            # rio_readinitb(&rio, connfd)
+    with csapp.Rio(connfd) as rio:  # rio_readinitb(&rio, connfd)
         while (frame := read_frame(rio)) is not None:
             try:
                 reply = answer(*frame)
@@ -176,13 +176,13 @@ def exchange(fd: int, frames: List[Frame], split: int = -1) -> List[str]:
     """
     log: List[str] = []
     with csapp.Rio(fd) as rio:
-        greeting = rio.readlineb()                     # a text line first ...
+        greeting = rio.readlineb()  # a text line first ...
         log.append(f"greeting: {greeting.decode().rstrip()}")
         for index, (kind, body) in enumerate(frames):  # ... then frames, same Rio
             if index == split:
                 wire = HEADER.pack(len(body), kind) + body
                 for i in range(len(wire)):
-                    csapp.rio_writen(fd, wire[i:i + 1])
+                    csapp.rio_writen(fd, wire[i : i + 1])
                 log.append(f"-> {describe(kind, body)}  (one byte per write)")
             else:
                 write_frame(fd, kind, body)
@@ -192,7 +192,7 @@ def exchange(fd: int, frames: List[Frame], split: int = -1) -> List[str]:
                 raise ProtocolError("the server closed the connection")
             log.append(f"<- {describe(*reply)}")
             if reply[0] == BINARY:
-                length, crc = SUMMARY.unpack(reply[1])   # ntohl() of each field
+                length, crc = SUMMARY.unpack(reply[1])  # ntohl() of each field
                 ok = (length, crc) == (len(body), zlib.crc32(body))
                 verdict = "match" if ok else "MISMATCH"
                 log.append(f"   length {length}, crc32 0x{crc:08x}: {verdict}")
@@ -226,10 +226,10 @@ def run_client(host: str, port: str, arguments: List[str]) -> int:
 
 DEMO_FRAMES: List[Frame] = [
     (TEXT, b"hello"),
-    (TEXT, "naïve café".encode("utf-8")),              # 10 characters, 12 bytes
-    (BINARY, b"\x00\x01\n\r\xfe\xff"),                 # NUL and newline: no line could carry it
-    (BINARY, b""),                                     # an empty frame is fine
-    (BINARY, bytes(range(256)) * 400),                 # 102400 bytes: many reads
+    (TEXT, "naïve café".encode()),  # 10 characters, 12 bytes
+    (BINARY, b"\x00\x01\n\r\xfe\xff"),  # NUL and newline: no line could carry it
+    (BINARY, b""),  # an empty frame is fine
+    (BINARY, bytes(range(256)) * 400),  # 102400 bytes: many reads
     (TEXT, b"split into 1-byte writes"),
 ]
 
@@ -238,12 +238,11 @@ def run_demo() -> int:
     """Both sides over a socketpair, the server in a thread; print the exchange."""
     client, server = socket.socketpair()
     served: List[int] = []
-    thread = threading.Thread(target=lambda: served.append(serve(server.fileno())),
-                              daemon=True)
+    thread = threading.Thread(target=lambda: served.append(serve(server.fileno())), daemon=True)
     thread.start()
     try:
         log = exchange(client.fileno(), DEMO_FRAMES, split=len(DEMO_FRAMES) - 1)
-        client.shutdown(socket.SHUT_WR)                # EOF between frames: the end
+        client.shutdown(socket.SHUT_WR)  # EOF between frames: the end
         thread.join(10)
     finally:
         client.close()
@@ -255,7 +254,7 @@ def run_demo() -> int:
 
 
 def main(argv: List[str]) -> int:
-    usage = (f"usage: {argv[0]} --demo | server PORT | client HOST PORT ARG...\n")
+    usage = f"usage: {argv[0]} --demo | server PORT | client HOST PORT ARG...\n"
     try:
         if argv[1:] == ["--demo"]:
             return run_demo()

@@ -32,10 +32,10 @@ def copy_bytewise(infd: int = STDIN_FILENO, outfd: int = STDOUT_FILENO) -> int:
     """
     count = 0
     while True:
-        c = os.read(infd, 1)      # read(2) of one byte; b"" is EOF (C: returns 0)
+        c = os.read(infd, 1)  # read(2) of one byte; b"" is EOF (C: returns 0)
         if not c:
             return count
-        os.write(outfd, c)        # write(2) of one byte: cannot be short
+        os.write(outfd, c)  # write(2) of one byte: cannot be short
         count += 1
 
 
@@ -45,18 +45,21 @@ def copy_buffered(infd: int = STDIN_FILENO, outfd: int = STDOUT_FILENO) -> int:
     Returns the number of bytes copied.
     """
     count = 0
-    rio = csapp.Rio(infd)                            # rio_readinitb(&rio, STDIN_FILENO)
+    rio = csapp.Rio(infd)  # rio_readinitb(&rio, STDIN_FILENO)
     while True:
-        line = rio.readlineb(csapp.MAXLINE)          # n = rio_readlineb(&rio, buf, MAXLINE)
-        if not line:                                 # 0 bytes: EOF
+        line = rio.readlineb(csapp.MAXLINE)  # n = rio_readlineb(&rio, buf, MAXLINE)
+        if not line:  # 0 bytes: EOF
             return count
-        count += csapp.rio_writen(outfd, line)       # rio_writen(STDOUT_FILENO, buf, n)
+        count += csapp.rio_writen(outfd, line)  # rio_writen(STDOUT_FILENO, buf, n)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Copy standard input to standard output.")
-    parser.add_argument("--buffered", action="store_true",
-                        help="copy through a Rio buffer (cpfile.c) instead of byte by byte")
+    parser.add_argument(
+        "--buffered",
+        action="store_true",
+        help="copy through a Rio buffer (cpfile.c) instead of byte by byte",
+    )
     args = parser.parse_args(argv)
     try:
         if args.buffered:

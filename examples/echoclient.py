@@ -46,29 +46,29 @@ def main(argv: list[str]) -> int:
     host, port = argv[1], argv[2]
 
     try:
-        clientfd = csapp.open_clientfd(host, port)      # Open_clientfd(host, port)
-    except OSError as exc:                               # gaierror or ConnectionRefusedError, ...
+        clientfd = csapp.open_clientfd(host, port)  # Open_clientfd(host, port)
+    except OSError as exc:  # gaierror or ConnectionRefusedError, ...
         sys.stderr.write(f"{argv[0]}: cannot connect to {host} port {port}: {exc}\n")
         return 1
-    rio = csapp.Rio(clientfd)                            # Rio_readinitb(&rio, clientfd)
-    stdin = csapp.Rio(STDIN_FILENO)                      # our stdio: a buffer on stdin
+    rio = csapp.Rio(clientfd)  # Rio_readinitb(&rio, clientfd)
+    stdin = csapp.Rio(STDIN_FILENO)  # our stdio: a buffer on stdin
     try:
         while True:
-            buf = stdin.readlineb(csapp.MAXLINE)         # Fgets(buf, MAXLINE, stdin)
+            buf = stdin.readlineb(csapp.MAXLINE)  # Fgets(buf, MAXLINE, stdin)
             if not buf:
-                break                                    # EOF on standard input
-            csapp.rio_writen(clientfd, buf)              # Rio_writen(clientfd, buf, strlen(buf))
+                break  # EOF on standard input
+            csapp.rio_writen(clientfd, buf)  # Rio_writen(clientfd, buf, strlen(buf))
             if not buf.endswith(b"\n") and len(buf) < csapp.MAXLINE - 1:
-                shutdown_write(clientfd)                 # last line, no newline: send EOF
-            reply = rio.readlineb(csapp.MAXLINE)         # Rio_readlineb(&rio, buf, MAXLINE)
+                shutdown_write(clientfd)  # last line, no newline: send EOF
+            reply = rio.readlineb(csapp.MAXLINE)  # Rio_readlineb(&rio, buf, MAXLINE)
             if not reply:
-                break                                    # server closed (C: prints buf again)
-            csapp.rio_writen(STDOUT_FILENO, reply)       # Fputs(buf, stdout)
+                break  # server closed (C: prints buf again)
+            csapp.rio_writen(STDOUT_FILENO, reply)  # Fputs(buf, stdout)
     except (ConnectionResetError, BrokenPipeError) as exc:
         sys.stderr.write(f"{argv[0]}: connection to {host} port {port} lost: {exc}\n")
         return 1
     finally:
-        os.close(clientfd)                               # Close(clientfd)
+        os.close(clientfd)  # Close(clientfd)
     return 0
 
 

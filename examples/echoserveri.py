@@ -69,14 +69,14 @@ def Accept(listenfd: int, wakeup: int) -> Tuple[int, Tuple[Any, ...]]:
     while True:
         ready, _, _ = select.select([listenfd, wakeup], [], [])
         if wakeup in ready:
-            os.read(wakeup, 512)          # drain; the handler raises right after
+            os.read(wakeup, 512)  # drain; the handler raises right after
         if listenfd in ready:
             break
     listener = socket.socket(fileno=listenfd)
     try:
         conn, clientaddr = listener.accept()
     finally:
-        listener.detach()                  # the descriptor stays open, and ours
+        listener.detach()  # the descriptor stays open, and ours
     return conn.detach(), clientaddr
 
 
@@ -93,8 +93,8 @@ def main(argv: list[str]) -> int:
     signal.set_wakeup_fd(wake_w)
 
     try:
-        listenfd = csapp.open_listenfd(argv[1])          # Open_listenfd(argv[1])
-    except OSError as exc:                                # C: the wrapper prints and exits
+        listenfd = csapp.open_listenfd(argv[1])  # Open_listenfd(argv[1])
+    except OSError as exc:  # C: the wrapper prints and exits
         sys.stderr.write(f"{argv[0]}: cannot listen on port {argv[1]}: {exc}\n")
         return 1
     try:
@@ -104,13 +104,13 @@ def main(argv: list[str]) -> int:
             try:
                 client_hostname, client_port = Getnameinfo(clientaddr)
                 print(f"Connected to ({client_hostname}, {client_port})", flush=True)
-                csapp.echo(connfd)                        # echo(connfd)
+                csapp.echo(connfd)  # echo(connfd)
             except (ConnectionResetError, BrokenPipeError):
-                pass                                      # that client is gone; serve the next
+                pass  # that client is gone; serve the next
             finally:
-                os.close(connfd)                          # Close(connfd)
+                os.close(connfd)  # Close(connfd)
     except KeyboardInterrupt:
-        return 0                                          # Ctrl-C / SIGTERM: a clean stop
+        return 0  # Ctrl-C / SIGTERM: a clean stop
     finally:
         os.close(listenfd)
 

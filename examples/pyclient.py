@@ -32,13 +32,13 @@ BUFSIZE = 1024
 
 def request(host: str, port: int, message: bytes) -> Tuple[bytes, int]:
     """Send ``message``, return the whole reply and the number of recv calls."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:   # IPv4 as in the lecture
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:  # IPv4 as in the lecture
         s.connect((host, port))
-        s.sendall(message)                    # fix 1
-        s.shutdown(socket.SHUT_WR)            # fix 2: "that was all": the server reads EOF
+        s.sendall(message)  # fix 1
+        s.shutdown(socket.SHUT_WR)  # fix 2: "that was all": the server reads EOF
         chunks: List[bytes] = []
         calls = 0
-        while True:                           # fix 3: read until the server closes
+        while True:  # fix 3: read until the server closes
             data = s.recv(BUFSIZE)
             calls += 1
             if not data:
@@ -58,8 +58,9 @@ def main(argv: list[str]) -> int:
         return 1
     sys.stdout.buffer.write(reply)
     sys.stdout.buffer.flush()
-    sys.stderr.write(f"sent {len(message)} bytes, received {len(reply)} bytes "
-                     f"in {calls} recv calls\n")
+    sys.stderr.write(
+        f"sent {len(message)} bytes, received {len(reply)} bytes in {calls} recv calls\n"
+    )
     return 0
 
 

@@ -38,7 +38,7 @@ import socket
 import sys
 from typing import List, Tuple
 
-BUFSIZE = 1024   # as in the lecture: any size works now, it only sets the pace
+BUFSIZE = 1024  # as in the lecture: any size works now, it only sets the pace
 
 
 def wait_for_client(server: socket.socket, wakeup: int) -> None:
@@ -63,9 +63,9 @@ def receive_all(conn: socket.socket) -> Tuple[bytes, int]:
     while True:
         data = conn.recv(BUFSIZE)
         calls += 1
-        if not data:                 # b"": the client shut down its side (EOF)
+        if not data:  # b"": the client shut down its side (EOF)
             return b"".join(chunks), calls
-        chunks.append(data)          # often fewer than BUFSIZE bytes: a short count
+        chunks.append(data)  # often fewer than BUFSIZE bytes: a short count
 
 
 def main(argv: list[str]) -> int:
@@ -94,12 +94,12 @@ def main(argv: list[str]) -> int:
                 try:
                     data, calls = receive_all(conn)
                     print(f"received {len(data)} bytes in {calls} recv calls", flush=True)
-                    conn.sendall(data)           # fix 2: every byte, not one send()
+                    conn.sendall(data)  # fix 2: every byte, not one send()
                 except (ConnectionResetError, BrokenPipeError) as exc:
                     print(f"client lost: {exc}", flush=True)
     except KeyboardInterrupt:
         return 0
-    except (OSError, ValueError) as exc:         # a bad port, a port in use
+    except (OSError, ValueError) as exc:  # a bad port, a port in use
         sys.stderr.write(f"{argv[0]}: {exc}\n")
         return 1
     finally:

@@ -18,8 +18,7 @@ pytest_plugins = ["netutil"]
 
 def pytest_configure(config: pytest.Config) -> None:
     if env_flag(REQUIRE_EXTENSIONS) and "c" not in csapp.IMPLEMENTATIONS:
-        raise pytest.UsageError(
-            f"{REQUIRE_EXTENSIONS}=1 but csapp._rio_c is not importable")
+        raise pytest.UsageError(f"{REQUIRE_EXTENSIONS}=1 but csapp._rio_c is not importable")
 
 
 @pytest.fixture(scope="session", params=TWINS)

@@ -59,13 +59,15 @@ def csapp_command(*args: str) -> List[str]:
     return [sys.executable, "-m", "csapp", *args]
 
 
-def run_csapp(impl: str, *args: str, input: Optional[bytes] = None,
-              timeout: float = 30.0, **kwargs: object) -> subprocess.CompletedProcess:
+def run_csapp(
+    impl: str, *args: str, input: Optional[bytes] = None, timeout: float = 30.0, **kwargs: object
+) -> subprocess.CompletedProcess:
     """Run ``python -m csapp ARGS`` to completion, output captured."""
     kwargs.setdefault("stdout", subprocess.PIPE)
     kwargs.setdefault("stderr", subprocess.PIPE)
-    return subprocess.run(csapp_command(*args), input=input, env=child_env(impl),
-                          timeout=timeout, **kwargs)  # type: ignore[call-overload]
+    return subprocess.run(
+        csapp_command(*args), input=input, env=child_env(impl), timeout=timeout, **kwargs
+    )  # type: ignore[call-overload]
 
 
 def require_impl(name: str) -> str:
@@ -105,21 +107,32 @@ def read_line(fd: int, timeout: float) -> bytes:
 class ServerProcess:
     """``csapp echoserver`` in a child process, in its own process group."""
 
-    def __init__(self, impl: str, mode: str, *extra: str,
-                 preexec_fn: Optional[Callable[[], None]] = None, port: int = 0) -> None:
+    def __init__(
+        self,
+        impl: str,
+        mode: str,
+        *extra: str,
+        preexec_fn: Optional[Callable[[], None]] = None,
+        port: int = 0,
+    ) -> None:
         self.impl = impl
         self.mode = mode
-        self.errors = tempfile.TemporaryFile()
+        self.errors = tempfile.TemporaryFile()  # noqa: SIM115  (closed in kill())
         self.proc = subprocess.Popen(
             csapp_command("echoserver", "--mode", mode, *extra, str(port)),
-            stdout=subprocess.PIPE, stderr=self.errors, env=child_env(impl),
-            start_new_session=True, preexec_fn=preexec_fn)
+            stdout=subprocess.PIPE,
+            stderr=self.errors,
+            env=child_env(impl),
+            start_new_session=True,
+            preexec_fn=preexec_fn,
+        )
         assert self.proc.stdout is not None
         self.first_line = read_line(self.proc.stdout.fileno(), TIMEOUT).decode()
         if not self.first_line.startswith("listening on "):
             self.kill()
-            raise AssertionError(f"no 'listening on' line: {self.first_line!r}; "
-                                 f"stderr: {self.stderr()!r}")
+            raise AssertionError(
+                f"no 'listening on' line: {self.first_line!r}; stderr: {self.stderr()!r}"
+            )
         self.port = int(self.first_line.split()[-1])
 
     @property
@@ -209,6 +222,7 @@ def recv_exactly(sock: socket.socket, count: int) -> bytes:
 def exchange(port: int, data: bytes, host: str = "127.0.0.1") -> bytes:
     """Send ``data`` (a thread sends while we read), half-close, return the echo."""
     with connect(port, host) as sock:
+
         def send() -> None:
             sock.sendall(data)
             sock.shutdown(socket.SHUT_WR)
@@ -250,8 +264,9 @@ def children_of(pid: int) -> Dict[int, str]:
     return found
 
 
-def wait_until(predicate: Callable[[], bool], timeout: float = TIMEOUT,
-               interval: float = 0.02) -> bool:
+def wait_until(
+    predicate: Callable[[], bool], timeout: float = TIMEOUT, interval: float = 0.02
+) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():
@@ -267,8 +282,15 @@ def sample_data(size: int, seed: int = 1) -> bytes:
 
     rng = random.Random(seed)
     body = rng.randbytes(size)
-    return (b"\0\0nul line\n" + bytes(range(256)) + b"\n"
-            + b"L" * (3 * csapp.MAXLINE + 17) + b"\n" + body + b"last line, no newline")
+    return (
+        b"\0\0nul line\n"
+        + bytes(range(256))
+        + b"\n"
+        + b"L" * (3 * csapp.MAXLINE + 17)
+        + b"\n"
+        + body
+        + b"last line, no newline"
+    )
 
 
 # ------------------------------------------------ reliability helpers (issue 5)
@@ -310,9 +332,19 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-TCP_STATES = {"01": "ESTABLISHED", "02": "SYN_SENT", "03": "SYN_RECV", "04": "FIN_WAIT1",
-              "05": "FIN_WAIT2", "06": "TIME_WAIT", "07": "CLOSE", "08": "CLOSE_WAIT",
-              "09": "LAST_ACK", "0A": "LISTEN", "0B": "CLOSING"}
+TCP_STATES = {
+    "01": "ESTABLISHED",
+    "02": "SYN_SENT",
+    "03": "SYN_RECV",
+    "04": "FIN_WAIT1",
+    "05": "FIN_WAIT2",
+    "06": "TIME_WAIT",
+    "07": "CLOSE",
+    "08": "CLOSE_WAIT",
+    "09": "LAST_ACK",
+    "0A": "LISTEN",
+    "0B": "CLOSING",
+}
 
 
 def local_tcp_states(port: int) -> List[str]:
@@ -349,20 +381,30 @@ def bind_without_reuseaddr(port: int) -> Optional[OSError]:
 def load_line(client: int, number: int) -> bytes:
     """Line ``number`` of load client ``client``: 10 to 125 bytes, names its sender,
     binary bytes (NUL, 0xff, CR) inside, newline at the end."""
-    filler = bytes((33 + (client * 7 + number * 13 + i) % 90)
-                   for i in range((client + number) % 112))
+    filler = bytes(
+        (33 + (client * 7 + number * 13 + i) % 90) for i in range((client + number) % 112)
+    )
     return b"%d:%d \0\xff\r " % (client, number) + filler + b"\n"
 
 
 class _LoadClient:
-    __slots__ = ("number", "sock", "payload", "bursts", "burst", "sent", "received",
-                 "state", "events")
+    __slots__ = (
+        "burst",
+        "bursts",
+        "events",
+        "number",
+        "payload",
+        "received",
+        "sent",
+        "sock",
+        "state",
+    )
 
     def __init__(self, number: int, payload: bytes, bursts: List[int]) -> None:
         self.number = number
         self.sock: Optional[socket.socket] = None
         self.payload = payload
-        self.bursts = bursts      # byte offset at which each burst ends
+        self.bursts = bursts  # byte offset at which each burst ends
         self.burst = 0
         self.sent = 0
         self.received = 0
@@ -384,14 +426,24 @@ class LoadReport:
 
     def __repr__(self) -> str:
         some = dict(list(self.failures.items())[:5])
-        return (f"LoadReport(completed={self.completed}, failed={len(self.failures)} "
-                f"e.g. {some}, expected={self.expected}, sent={self.sent}, "
-                f"received={self.received}, seconds={self.seconds:.2f})")
+        return (
+            f"LoadReport(completed={self.completed}, failed={len(self.failures)} "
+            f"e.g. {some}, expected={self.expected}, sent={self.sent}, "
+            f"received={self.received}, seconds={self.seconds:.2f})"
+        )
 
 
-def echo_load(port: int, clients: int, lines: int, *, burst: int = 1,
-              host: str = "127.0.0.1", timeout: float = 60.0, stall: float = TIMEOUT,
-              while_held: Optional[Callable[[], object]] = None) -> LoadReport:
+def echo_load(
+    port: int,
+    clients: int,
+    lines: int,
+    *,
+    burst: int = 1,
+    host: str = "127.0.0.1",
+    timeout: float = 60.0,
+    stall: float = TIMEOUT,
+    while_held: Optional[Callable[[], object]] = None,
+) -> LoadReport:
     """``clients`` concurrent echo clients, driven by one thread with a selector.
 
     Every client connects (non-blocking) before any sends; then each sends its
@@ -411,7 +463,7 @@ def echo_load(port: int, clients: int, lines: int, *, burst: int = 1,
         ends, size = [], 0
         step = 1 + number % burst
         for start in range(0, lines, step):
-            size += sum(len(line) for line in payload_lines[start:start + step])
+            size += sum(len(line) for line in payload_lines[start : start + step])
             ends.append(size)
         everyone.append(_LoadClient(number, b"".join(payload_lines), ends))
         report.expected += size
@@ -453,7 +505,7 @@ def echo_load(port: int, clients: int, lines: int, *, burst: int = 1,
         end = client.bursts[client.burst]
         while client.sent < end:
             try:
-                client.sent += client.sock.send(memoryview(client.payload)[client.sent:end])
+                client.sent += client.sock.send(memoryview(client.payload)[client.sent : end])
             except BlockingIOError:
                 break
         report_events = selectors.EVENT_READ
@@ -518,7 +570,7 @@ def echo_load(port: int, clients: int, lines: int, *, burst: int = 1,
                             finish(client, f"{len(data)} unexpected bytes in state {client.state}")
                             continue
                         start = client.received
-                        if client.payload[start:start + len(data)] != data:
+                        if client.payload[start : start + len(data)] != data:
                             finish(client, f"wrong echo at byte {start}")
                             continue
                         client.received += len(data)
@@ -554,8 +606,10 @@ def echo_load(port: int, clients: int, lines: int, *, burst: int = 1,
             report.sent += client.sent
             if client.state != "done":
                 report.failures.setdefault(
-                    client.number, f"unfinished ({client.state}, "
-                                   f"{client.received} of {len(client.payload)} bytes)")
+                    client.number,
+                    f"unfinished ({client.state}, "
+                    f"{client.received} of {len(client.payload)} bytes)",
+                )
                 if client.sock is not None:
                     client.sock.close()
         selector.close()

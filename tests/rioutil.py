@@ -16,8 +16,10 @@ import pytest
 # The two implementations as fixture parameters, each with its marker:
 # ``-m c_extension`` runs the compiled twin's cases only (valgrind.sh),
 # ``-m "not fallback"`` drops the pure-Python twin's and keeps the rest.
-TWINS = [pytest.param("c", marks=pytest.mark.c_extension, id="c"),
-         pytest.param("python", marks=pytest.mark.fallback, id="python")]
+TWINS = [
+    pytest.param("c", marks=pytest.mark.c_extension, id="c"),
+    pytest.param("python", marks=pytest.mark.fallback, id="python"),
+]
 
 TEST_TIMEOUT = 30.0
 
@@ -120,8 +122,9 @@ class Fds:
 class Writer(threading.Thread):
     """Writes ``chunks`` to ``fd`` with pauses, then closes ``fd`` (if asked)."""
 
-    def __init__(self, fds: Fds, fd: int, chunks: Sequence[bytes],
-                 pause: float = 0.0, close: bool = True) -> None:
+    def __init__(
+        self, fds: Fds, fd: int, chunks: Sequence[bytes], pause: float = 0.0, close: bool = True
+    ) -> None:
         super().__init__(daemon=True)
         self.fds, self.fd, self.chunks = fds, fd, chunks
         self.pause, self.close = pause, close
@@ -134,7 +137,7 @@ class Writer(threading.Thread):
                     time.sleep(self.pause)
                 view = memoryview(chunk)
                 while view:
-                    view = view[os.write(self.fd, view):]
+                    view = view[os.write(self.fd, view) :]
         except OSError as exc:  # the reader gave up and closed its end
             self.error = exc
         finally:

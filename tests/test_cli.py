@@ -25,8 +25,14 @@ from netutil import (
     sample_data,
 )
 
-CLIENT_INPUT = (b"hello\n" + b"\0binary\xff\xfe\n" + b"x" * (2 * csapp.MAXLINE + 5) + b"\n"
-                + b"".join(b"line %d\n" % i for i in range(300)) + b"no newline at the end")
+CLIENT_INPUT = (
+    b"hello\n"
+    + b"\0binary\xff\xfe\n"
+    + b"x" * (2 * csapp.MAXLINE + 5)
+    + b"\n"
+    + b"".join(b"line %d\n" % i for i in range(300))
+    + b"no newline at the end"
+)
 
 
 def one_error_line(stderr: bytes) -> str:
@@ -39,8 +45,9 @@ def one_error_line(stderr: bytes) -> str:
 # ------------------------------------------------------------ echoclient
 
 
-@pytest.mark.parametrize("host", ["localhost", "127.0.0.1"]
-                         + (["::1"] if has_ipv6_loopback() else []))
+@pytest.mark.parametrize(
+    "host", ["localhost", "127.0.0.1"] + (["::1"] if has_ipv6_loopback() else [])
+)
 def test_echoclient_against_our_server(impl: str, host: str, start_server) -> None:
     server = start_server(impl, "event")
     result = run_csapp(impl, "echoclient", host, str(server.port), input=CLIENT_INPUT)
@@ -58,8 +65,11 @@ def socat_port() -> Iterator[int]:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    proc = subprocess.Popen([socat, f"TCP-LISTEN:{port},fork,reuseaddr,bind=127.0.0.1",
-                             "EXEC:cat"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [socat, f"TCP-LISTEN:{port},fork,reuseaddr,bind=127.0.0.1", "EXEC:cat"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         deadline = time.monotonic() + TIMEOUT
         while True:
@@ -98,8 +108,7 @@ def _peer(action: str) -> tuple[int, threading.Thread]:
                 conn.sendall(data.upper())
                 if action == "reset":
                     conn.recv(1)  # the next line arrives, then the reset
-                    conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
-                                    struct.pack("ii", 1, 0))
+                    conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
                 else:
                     # A clean close: FIN now, then read until the client leaves
                     # (closing with unread input would send a reset instead).
@@ -114,8 +123,7 @@ def _peer(action: str) -> tuple[int, threading.Thread]:
 
 def test_echoclient_stops_cleanly_when_the_server_closes(impl: str) -> None:
     port, peer = _peer("close")
-    result = run_csapp(impl, "echoclient", "127.0.0.1", str(port),
-                       input=b"first\nsecond\nthird\n")
+    result = run_csapp(impl, "echoclient", "127.0.0.1", str(port), input=b"first\nsecond\nthird\n")
     peer.join(TIMEOUT)
     assert result.returncode == 0, result.stderr
     assert result.stdout == b"FIRST\n"  # the C original printed FIRST twice
@@ -124,8 +132,7 @@ def test_echoclient_stops_cleanly_when_the_server_closes(impl: str) -> None:
 
 def test_echoclient_reports_a_reset(impl: str) -> None:
     port, peer = _peer("reset")
-    result = run_csapp(impl, "echoclient", "127.0.0.1", str(port),
-                       input=b"first\nsecond\nthird\n")
+    result = run_csapp(impl, "echoclient", "127.0.0.1", str(port), input=b"first\nsecond\nthird\n")
     peer.join(TIMEOUT)
     assert result.returncode == 1
     assert result.stdout == b"FIRST\n"
@@ -155,8 +162,9 @@ def test_hostinfo_localhost(impl: str) -> None:
     assert result.returncode == 0, result.stderr
     lines = result.stdout.decode().splitlines()
     assert "127.0.0.1" in lines
-    expected = {info[4][0] for info in socket.getaddrinfo("localhost", None,
-                                                          type=socket.SOCK_STREAM)}
+    expected = {
+        info[4][0] for info in socket.getaddrinfo("localhost", None, type=socket.SOCK_STREAM)
+    }
     assert set(lines) == expected  # ::1 too where the system maps localhost to it
     assert len(lines) == len(set(lines))
 
@@ -214,11 +222,13 @@ def test_copy_fast_into_a_file(impl: str, source: str, tmp_path) -> None:
     with open(dst, "wb") as stdout:
         if source == "file":
             with open(src, "rb") as stdin:
-                result = run_csapp(impl, "copy", "--method", "fast", "--stats",
-                                   stdin=stdin, stdout=stdout)
+                result = run_csapp(
+                    impl, "copy", "--method", "fast", "--stats", stdin=stdin, stdout=stdout
+                )
         else:
-            result = run_csapp(impl, "copy", "--method", "fast", "--stats",
-                               input=data, stdout=stdout)
+            result = run_csapp(
+                impl, "copy", "--method", "fast", "--stats", input=data, stdout=stdout
+            )
     assert result.returncode == 0, result.stderr
     assert dst.read_bytes() == data
     path = "sendfile" if source == "file" else "splice"
@@ -237,8 +247,9 @@ def test_bench_copy_runs_and_reports_its_targets(tmp_path) -> None:
     """``csapp bench`` end to end on its smallest workload: every copy row
     measured for both implementations and the peers, the copy targets checked."""
     out = tmp_path / "bench.json"
-    result = run_csapp("c", "bench", "--quick", "--only", "copy", "--rounds", "1",
-                       "--json", str(out), timeout=120)
+    result = run_csapp(
+        "c", "bench", "--quick", "--only", "copy", "--rounds", "1", "--json", str(out), timeout=120
+    )
     assert result.returncode == 0, result.stderr.decode()[-2000:]
     data = json.loads(out.read_text())
     rows = {(r["group"].split(",")[0], r["case"]): r for r in data["results"]}
@@ -275,37 +286,51 @@ print(sorted(m for m in sys.modules if m.startswith("csapp.benchmarks")))
 def test_no_command_imports_the_bench_harness() -> None:
     """Only running ``csapp bench`` imports csapp.benchmarks: not the parser,
     not another command, not ``bench --help``."""
-    done = subprocess.run([csapp_command()[0], "-c", _NO_HARNESS], env=child_env("python"),
-                          input=b"", capture_output=True, timeout=TIMEOUT)
+    done = subprocess.run(
+        [csapp_command()[0], "-c", _NO_HARNESS],
+        env=child_env("python"),
+        input=b"",
+        capture_output=True,
+        timeout=TIMEOUT,
+    )
     assert done.returncode == 0, done.stderr.decode()
     assert done.stdout.splitlines()[-1] == b"[]", done.stdout
 
 
 def test_importing_the_cli_does_not_import_the_harness() -> None:
     """``python -X importtime -c "import csapp.cli"`` lists no benchmarks module."""
-    done = subprocess.run([csapp_command()[0], "-X", "importtime", "-c", "import csapp.cli"],
-                          env=child_env("python"), capture_output=True, timeout=TIMEOUT)
+    done = subprocess.run(
+        [csapp_command()[0], "-X", "importtime", "-c", "import csapp.cli"],
+        env=child_env("python"),
+        capture_output=True,
+        timeout=TIMEOUT,
+    )
     assert done.returncode == 0, done.stderr.decode()
     assert b"csapp.cli" in done.stderr
     assert b"benchmarks" not in done.stderr
 
 
-@pytest.mark.parametrize("argv, only", [
-    ([], None),
-    (["--only", "copy"], ["copy"]),
-    (["--only", "lines,echo"], ["lines", "echo"]),
-    (["--only", "lines", "--only", "echo"], ["lines", "echo"]),
-    (["--only", "lines, echo", "--only", "memory"], ["lines", "echo", "memory"]),
-])
+@pytest.mark.parametrize(
+    "argv, only",
+    [
+        ([], None),
+        (["--only", "copy"], ["copy"]),
+        (["--only", "lines,echo"], ["lines", "echo"]),
+        (["--only", "lines", "--only", "echo"], ["lines", "echo"]),
+        (["--only", "lines, echo", "--only", "memory"], ["lines", "echo", "memory"]),
+    ],
+)
 def test_bench_only_takes_commas_and_repeats(argv: list, only: object) -> None:
     from csapp import cli
+
     assert cli.build_parser().parse_args(["bench", *argv]).only == only
 
 
 def test_bench_workload_names_match_the_harness() -> None:
     from csapp import cli
     from csapp.benchmarks import run
-    assert cli.BENCH_WORKLOADS == tuple(run.WORKLOADS)
+
+    assert tuple(run.WORKLOADS) == cli.BENCH_WORKLOADS
 
 
 # ------------------------------------------------------------------ demo
@@ -327,26 +352,28 @@ def test_demo(impl: str) -> None:
 # ------------------------------------------------------------- bad input
 
 
-@pytest.mark.parametrize("args, status, words", [
-    (["echoserver", "abc"], 2, "port must be a number"),
-    (["echoserver", "70000"], 2, "port must be 0..65535"),
-    (["echoserver", "--mode", "fork", "0"], 2, "invalid choice"),
-    (["echoserver", "--idle-timeout", "-1", "0"], 2, "positive"),
-    (["echoserver", "--host", "no-such-host.invalid", "0"], 1, "unknown host"),
-    (["echoclient", "localhost", "http"], 2, "port must be a number"),
-    (["echoclient", "no-such-host.invalid", "7"], 1, "unknown host"),
-    (["echoclient", "a" * 70, "7"], 1, "invalid host name"),
-    (["echoserver", "--host", "a" * 70, "0"], 1, "invalid host name"),
-    (["hostinfo", "a" * 70], 1, "invalid host name"),
-    (["copy", "--method", "teleport"], 2, "invalid choice"),
-    (["bench", "--only", "lines,teleport"], 2, "unknown workload 'teleport'"),
-    (["bench", "--only", "lines,"], 2, "unknown workload ''"),
-    (["bench", "--rounds", "0"], 2, "positive whole number"),
-    (["nonsense"], 2, "invalid choice"),
-    ([], 2, "required"),
-])
-def test_bad_input_is_one_line_and_a_failure_status(args: list, status: int,
-                                                    words: str) -> None:
+@pytest.mark.parametrize(
+    "args, status, words",
+    [
+        (["echoserver", "abc"], 2, "port must be a number"),
+        (["echoserver", "70000"], 2, "port must be 0..65535"),
+        (["echoserver", "--mode", "fork", "0"], 2, "invalid choice"),
+        (["echoserver", "--idle-timeout", "-1", "0"], 2, "positive"),
+        (["echoserver", "--host", "no-such-host.invalid", "0"], 1, "unknown host"),
+        (["echoclient", "localhost", "http"], 2, "port must be a number"),
+        (["echoclient", "no-such-host.invalid", "7"], 1, "unknown host"),
+        (["echoclient", "a" * 70, "7"], 1, "invalid host name"),
+        (["echoserver", "--host", "a" * 70, "0"], 1, "invalid host name"),
+        (["hostinfo", "a" * 70], 1, "invalid host name"),
+        (["copy", "--method", "teleport"], 2, "invalid choice"),
+        (["bench", "--only", "lines,teleport"], 2, "unknown workload 'teleport'"),
+        (["bench", "--only", "lines,"], 2, "unknown workload ''"),
+        (["bench", "--rounds", "0"], 2, "positive whole number"),
+        (["nonsense"], 2, "invalid choice"),
+        ([], 2, "required"),
+    ],
+)
+def test_bad_input_is_one_line_and_a_failure_status(args: list, status: int, words: str) -> None:
     result = run_csapp("python", *args, input=b"")
     assert result.returncode == status
     assert words in one_error_line(result.stderr)
@@ -360,8 +387,9 @@ def test_port_in_use(impl: str) -> None:
     assert "Address already in use" in one_error_line(result.stderr)
 
 
-@pytest.mark.parametrize("command", ["echoserver", "echoclient", "hostinfo", "copy", "demo",
-                                     "bench"])
+@pytest.mark.parametrize(
+    "command", ["echoserver", "echoclient", "hostinfo", "copy", "demo", "bench"]
+)
 def test_help(command: str) -> None:
     result = run_csapp("python", command, "--help")
     assert result.returncode == 0
@@ -373,6 +401,10 @@ def test_version_and_console_entry_point() -> None:
     assert result.returncode == 0
     assert result.stdout.decode().startswith(f"csapp {csapp.__version__}")
     code = "import csapp.cli, sys; sys.exit(csapp.cli.main(['hostinfo', '127.0.0.1']))"
-    done = subprocess.run([csapp_command()[0], "-c", code], env=child_env("python"),
-                          capture_output=True, timeout=TIMEOUT)
+    done = subprocess.run(
+        [csapp_command()[0], "-c", code],
+        env=child_env("python"),
+        capture_output=True,
+        timeout=TIMEOUT,
+    )
     assert (done.returncode, done.stdout) == (0, b"127.0.0.1\n")

@@ -43,11 +43,19 @@ def test_the_docs_have_examples() -> None:
 
 
 @pytest.mark.parametrize("name,language,code", BLOCKS, ids=[b[0] for b in BLOCKS])
-def test_example_runs(rio: ModuleType, monkeypatch: pytest.MonkeyPatch, name: str,
-                      language: str, code: str) -> None:
+def test_example_runs(
+    rio: ModuleType, monkeypatch: pytest.MonkeyPatch, name: str, language: str, code: str
+) -> None:
     # The example's csapp uses the implementation under test.
-    for attr in ("Rio", "rio_readn", "rio_readinto", "rio_writen", "rio_readinitb",
-                 "rio_readlineb", "rio_readnb"):
+    for attr in (
+        "Rio",
+        "rio_readn",
+        "rio_readinto",
+        "rio_writen",
+        "rio_readinitb",
+        "rio_readlineb",
+        "rio_readnb",
+    ):
         monkeypatch.setattr(csapp, attr, getattr(rio, attr))
     namespace: Dict[str, object] = {"__name__": "__docs__"}
     if language == "python":

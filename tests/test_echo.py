@@ -8,6 +8,7 @@ calls are counted, which shows that buffered lines go back in one write.
 from __future__ import annotations
 
 import importlib
+import itertools
 import socket
 import struct
 import threading
@@ -53,8 +54,9 @@ def writes(rio: ModuleType, monkeypatch: pytest.MonkeyPatch) -> CountingWrites:
     return CountingWrites()
 
 
-def run_echo(pieces: List[bytes], pause: float = 0.0,
-             send_before_echo: bool = False) -> Tuple[bytes, int]:
+def run_echo(
+    pieces: List[bytes], pause: float = 0.0, send_before_echo: bool = False
+) -> Tuple[bytes, int]:
     """Echo ``pieces`` (sent one ``send`` each) through ``echo``; (echoed, its result)."""
     ours, theirs = socket.socketpair()
     ours.settimeout(TIMEOUT)
@@ -95,8 +97,11 @@ SAMPLES = {
     "nul bytes": b"\0\0\0\n\0a\0\n",
     "every byte value": bytes(range(256)) * 40,
     "last line without newline": b"one\ntwo\nthree",
-    "lines longer than MAXLINE": b"a" * (csapp.MAXLINE - 1) + b"\n" + b"b" * csapp.MAXLINE
-                                 + b"\n" + b"c" * (5 * csapp.MAXLINE + 3),
+    "lines longer than MAXLINE": b"a" * (csapp.MAXLINE - 1)
+    + b"\n"
+    + b"b" * csapp.MAXLINE
+    + b"\n"
+    + b"c" * (5 * csapp.MAXLINE + 3),
     "only newlines": b"\n" * 10_000,
 }
 
@@ -142,6 +147,7 @@ def test_partial_line_survives_receive_timeouts(writes: CountingWrites) -> None:
         return len(timeouts) < 500
 
     result: List[int] = []
+
     def serve() -> None:
         result.append(echo_module.echo_session(theirs.fileno(), keep_waiting=keep_waiting))
         theirs.shutdown(socket.SHUT_WR)
@@ -215,15 +221,20 @@ def test_echo_raises_on_a_reset(writes: CountingWrites) -> None:
                     csapp.echo(conn.fileno())
 
 
-@settings(max_examples=40, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(data=st.binary(max_size=30_000), cuts=st.lists(st.integers(0, 30_000), max_size=6),
-       newline_every=st.integers(1, 200))
-def test_echo_is_byte_exact_for_any_bytes(writes: CountingWrites, data: bytes,
-                                          cuts: List[int], newline_every: int) -> None:
-    data = b"\n".join(data[i:i + newline_every] for i in range(0, len(data), newline_every))
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    data=st.binary(max_size=30_000),
+    cuts=st.lists(st.integers(0, 30_000), max_size=6),
+    newline_every=st.integers(1, 200),
+)
+def test_echo_is_byte_exact_for_any_bytes(
+    writes: CountingWrites, data: bytes, cuts: List[int], newline_every: int
+) -> None:
+    data = b"\n".join(data[i : i + newline_every] for i in range(0, len(data), newline_every))
     points = sorted({0, len(data), *(c for c in cuts if c < len(data))})
-    pieces = [data[a:b] for a, b in zip(points, points[1:])] or [b""]
+    pieces = [data[a:b] for a, b in itertools.pairwise(points)] or [b""]
     echoed, count = run_echo(pieces)
     assert echoed == data
     assert count == len(data)
@@ -250,8 +261,10 @@ def test_echo_survives_a_signal_storm(writes: CountingWrites) -> None:
         fired[0] += 1
 
     old = signal.signal(signal.SIGALRM, tick)
-    threads = [threading.Thread(target=send, daemon=True),
-               threading.Thread(target=collect, daemon=True)]
+    threads = [
+        threading.Thread(target=send, daemon=True),
+        threading.Thread(target=collect, daemon=True),
+    ]
     with ours, theirs:
         ours.settimeout(TIMEOUT)
         signal.setitimer(signal.ITIMER_REAL, 0.001, 0.001)

@@ -97,23 +97,32 @@ def command(name: str, index: int, **values: str) -> List[str]:
     return [sys.executable, str(EXAMPLES / name), *args]
 
 
-def run(argv: List[str], impl: str = csapp.IMPLEMENTATION, input: bytes = b"",
-        timeout: float = 30.0) -> subprocess.CompletedProcess[bytes]:
+def run(
+    argv: List[str], impl: str = csapp.IMPLEMENTATION, input: bytes = b"", timeout: float = 30.0
+) -> subprocess.CompletedProcess[bytes]:
     """Run an example to completion in the repository root, output captured."""
-    return subprocess.run(argv, input=input, stdout=subprocess.PIPE,
-                          stderr=subprocess.PIPE, env=child_env(impl), cwd=ROOT,
-                          timeout=timeout)
+    return subprocess.run(
+        argv,
+        input=input,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=child_env(impl),
+        cwd=ROOT,
+        timeout=timeout,
+    )
 
 
 @contextmanager
-def server(argv: List[str], impl: str = csapp.IMPLEMENTATION
-           ) -> Iterator[Tuple[subprocess.Popen[bytes], int]]:
+def server(
+    argv: List[str], impl: str = csapp.IMPLEMENTATION
+) -> Iterator[Tuple[subprocess.Popen[bytes], int]]:
     """Start an example server; yield it and the port from its first line.
 
     The server is killed on the way out, whatever happened.
     """
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            env=child_env(impl), cwd=ROOT)
+    proc = subprocess.Popen(
+        argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=child_env(impl), cwd=ROOT
+    )
     try:
         assert proc.stdout is not None
         first = read_line(proc.stdout.fileno(), TIMEOUT)
@@ -171,8 +180,7 @@ def refused_port() -> Iterator[int]:
 
 
 def test_every_example_documents_how_to_run_it() -> None:
-    found = {path.name: len(documented_commands(path.name))
-             for path in EXAMPLES.glob("*.py")}
+    found = {path.name: len(documented_commands(path.name)) for path in EXAMPLES.glob("*.py")}
     assert found == DOCUMENTED
 
 
@@ -180,7 +188,9 @@ def test_documented_commands_are_parsed_as_written() -> None:
     # The parser the other tests rely on, checked on two known docstrings.
     assert documented_commands("cpstdin.py") == [[], ["--buffered"]]
     assert documented_commands("pyclient.py") == [
-        ["HOST", "PORT", "some message"], ["HOST", "PORT"]]
+        ["HOST", "PORT", "some message"],
+        ["HOST", "PORT"],
+    ]
 
 
 # -------------------------------------------------------------- cpstdin
@@ -188,9 +198,15 @@ def test_documented_commands_are_parsed_as_written() -> None:
 
 def copy_input() -> bytes:
     rng = random.Random(6)
-    return (b"first line\n\0\0NUL bytes\n" + bytes(range(256)) + b"\n"
-            + b"x" * (csapp.MAXLINE + 100) + b"\n" + rng.randbytes(6000)
-            + b"last line, no newline")
+    return (
+        b"first line\n\0\0NUL bytes\n"
+        + bytes(range(256))
+        + b"\n"
+        + b"x" * (csapp.MAXLINE + 100)
+        + b"\n"
+        + rng.randbytes(6000)
+        + b"last line, no newline"
+    )
 
 
 @pytest.mark.parametrize("index", [0, 1], ids=["bytewise", "buffered"])
@@ -238,26 +254,33 @@ def test_cpstdin_system_calls_bytewise_and_buffered() -> None:
         os.close(out_r)
         counts[copy.__name__] = (after[0] - before[0], after[1] - before[1])
     reads, writes = counts["copy_bytewise"]
-    assert len(data) + 1 <= reads <= len(data) + 10     # + reading /proc/self/io
+    assert len(data) + 1 <= reads <= len(data) + 10  # + reading /proc/self/io
     assert len(data) <= writes <= len(data) + 10
     reads, writes = counts["copy_buffered"]
-    assert reads <= 10                                  # 400 bytes: one read, then EOF
-    assert 100 <= writes <= 110                         # one rio_writen per line
+    assert reads <= 10  # 400 bytes: one read, then EOF
+    assert 100 <= writes <= 110  # one rio_writen per line
 
 
 # ---------------------------------------------- echoserveri + echoclient
 
 
 def echo_input() -> bytes:
-    return (b"hello\n" + b"\tbinary \0\xff bytes\n" + b"L" * (2 * csapp.MAXLINE + 5) + b"\n"
-            + b"\n" + b"last, without a newline")
+    return (
+        b"hello\n"
+        + b"\tbinary \0\xff bytes\n"
+        + b"L" * (2 * csapp.MAXLINE + 5)
+        + b"\n"
+        + b"\n"
+        + b"last, without a newline"
+    )
 
 
 def test_echoclient_and_echoserveri_together(impl: str) -> None:
     data = echo_input()
     with server(command("echoserveri.py", 0, PORT="0"), impl) as (proc, port):
-        result = run(command("echoclient.py", 0, HOST="localhost", PORT=str(port)),
-                     impl, input=data)
+        result = run(
+            command("echoclient.py", 0, HOST="localhost", PORT=str(port)), impl, input=data
+        )
         assert (result.returncode, result.stderr) == (0, b"")
         assert result.stdout == data
         # localhost may be 127.0.0.1 or ::1 here: any name, then the client's port.
@@ -306,8 +329,9 @@ def test_echoserveri_stops_on_sigterm_while_serving(impl: str) -> None:
 
 
 def test_echoclient_refused_connection(refused_port: int) -> None:
-    result = run(command("echoclient.py", 0, HOST="127.0.0.1", PORT=str(refused_port)),
-                 input=b"hello\n")
+    result = run(
+        command("echoclient.py", 0, HOST="127.0.0.1", PORT=str(refused_port)), input=b"hello\n"
+    )
     assert result.returncode == 1
     assert result.stdout == b""
     lines = result.stderr.decode().splitlines()
@@ -320,13 +344,17 @@ def test_echoclient_refused_connection(refused_port: int) -> None:
 
 def test_hostinfo_documented_commands() -> None:
     plain, with_hex, ipv4_only = (run(command("hostinfo.py", i)) for i in range(3))
-    expected = [socket.getnameinfo(info[4], socket.NI_NUMERICHOST)[0]
-                for info in socket.getaddrinfo("localhost", None, type=socket.SOCK_STREAM)]
+    expected = [
+        socket.getnameinfo(info[4], socket.NI_NUMERICHOST)[0]
+        for info in socket.getaddrinfo("localhost", None, type=socket.SOCK_STREAM)
+    ]
     assert plain.returncode == 0
     assert plain.stdout.decode().splitlines() == expected
     assert "127.0.0.1" in expected
     assert (with_hex.returncode, with_hex.stdout) == (
-        0, b"::1  0x00000000000000000000000000000001\n")
+        0,
+        b"::1  0x00000000000000000000000000000001\n",
+    )
     assert (ipv4_only.returncode, ipv4_only.stdout) == (0, b"127.0.0.1\n")
 
 
@@ -334,8 +362,10 @@ def test_hostinfo_hex_is_network_byte_order() -> None:
     result = run([sys.executable, str(EXAMPLES / "hostinfo.py"), "--hex", "10.1.2.3"])
     assert (result.returncode, result.stdout) == (0, b"10.1.2.3  0x0a010203\n")
     # As in C: 0x0a010203 == ntohl(inet_pton(AF_INET, "10.1.2.3")).
-    assert socket.ntohl(struct.unpack("=I", socket.inet_pton(socket.AF_INET, "10.1.2.3"))[0]) \
+    assert (
+        socket.ntohl(struct.unpack("=I", socket.inet_pton(socket.AF_INET, "10.1.2.3"))[0])
         == 0x0A010203
+    )
 
 
 @pytest.mark.parametrize("args", [["-4", "::1"], ["no-such-host.invalid"]])
@@ -354,8 +384,7 @@ def test_pyserver_and_pyclient() -> None:
     with server(command("pyserver.py", 0, PORT="0")) as (proc, port):
         small = run(command("pyclient.py", 0, HOST="127.0.0.1", PORT=str(port)))
         assert (small.returncode, small.stdout) == (0, b"some message")
-        assert re.fullmatch(rb"sent 12 bytes, received 12 bytes in \d+ recv calls\n",
-                            small.stderr)
+        assert re.fullmatch(rb"sent 12 bytes, received 12 bytes in \d+ recv calls\n", small.stderr)
         assert re.fullmatch(r"Connected by \(127\.0\.0\.1, \d+\)\n", next_line(proc))
         assert re.fullmatch(r"received 12 bytes in \d+ recv calls\n", next_line(proc))
 
@@ -393,9 +422,14 @@ def frame_lines(sent: List[Tuple[bytes, bytes]], split: int = -1) -> List[str]:
 
 
 def test_binary_messages_demo(impl: str) -> None:
-    sent = [(b"T", b"hello"), (b"T", "naïve café".encode()),
-            (b"B", b"\x00\x01\n\r\xfe\xff"), (b"B", b""),
-            (b"B", bytes(range(256)) * 400), (b"T", b"split into 1-byte writes")]
+    sent = [
+        (b"T", b"hello"),
+        (b"T", "naïve café".encode()),
+        (b"B", b"\x00\x01\n\r\xfe\xff"),
+        (b"B", b""),
+        (b"B", bytes(range(256)) * 400),
+        (b"T", b"split into 1-byte writes"),
+    ]
     result = run(command("binary_messages.py", 0), impl)
     assert (result.returncode, result.stderr) == (0, b"")
     expected = frame_lines(sent, split=5) + ["server answered 6 frames, then saw EOF"]
@@ -406,11 +440,17 @@ def test_binary_messages_server_and_client(tmp_path: Path) -> None:
     picture = tmp_path / "picture.png"
     picture.write_bytes(bytes(range(256)) * 3 + b"\n\0")
     with server(command("binary_messages.py", 1, PORT="0")) as (proc, port):
-        result = run(command("binary_messages.py", 2, HOST="127.0.0.1", PORT=str(port),
-                             **{"@picture.png": f"@{picture}"}))
+        result = run(
+            command(
+                "binary_messages.py",
+                2,
+                HOST="127.0.0.1",
+                PORT=str(port),
+                **{"@picture.png": f"@{picture}"},
+            )
+        )
         assert (result.returncode, result.stderr) == (0, b"")
-        sent = [(b"T", b"hello"), (b"T", "naïve café".encode()),
-                (b"B", picture.read_bytes())]
+        sent = [(b"T", b"hello"), (b"T", "naïve café".encode()), (b"B", picture.read_bytes())]
         assert result.stdout.decode().splitlines() == frame_lines(sent)
         assert next_line(proc) == "answered 3 frames\n"
 
@@ -426,7 +466,7 @@ def test_binary_messages_server_and_client(tmp_path: Path) -> None:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             wire = struct.pack("!Ic", 2, b"T") + b"ok"
             for i in range(len(wire)):
-                sock.sendall(wire[i:i + 1])
+                sock.sendall(wire[i : i + 1])
             sock.shutdown(socket.SHUT_WR)
             assert recv_all(sock) == b"FRAMES/1 ready\n" + b"\x00\x00\x00\x02TOK"
         assert next_line(proc) == "answered 1 frames\n"
@@ -439,7 +479,7 @@ def test_binary_messages_header_is_network_byte_order() -> None:
     r, w = os.pipe()
     try:
         module.write_frame(w, b"B", b"\0\n\xff")
-        os.write(w, b"\x00\x00")           # a header cut short, then EOF
+        os.write(w, b"\x00\x00")  # a header cut short, then EOF
         os.close(w)
         w = -1
         rio = csapp.Rio(r)
@@ -454,8 +494,13 @@ def test_binary_messages_header_is_network_byte_order() -> None:
 
 def test_example_usage_errors() -> None:
     # Wrong arguments: a usage line, no traceback.
-    for name in ("echoserveri.py", "echoclient.py", "pyserver.py", "pyclient.py",
-                 "binary_messages.py"):
+    for name in (
+        "echoserveri.py",
+        "echoclient.py",
+        "pyserver.py",
+        "pyclient.py",
+        "binary_messages.py",
+    ):
         result = run([sys.executable, str(EXAMPLES / name)])
         assert result.returncode in (1, 2), name
         assert result.stderr.startswith(b"usage: "), (name, result.stderr)

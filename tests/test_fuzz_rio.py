@@ -24,6 +24,7 @@ failure); ``CSAPP_FUZZ_OPS`` sets the count.
 from __future__ import annotations
 
 import errno
+import itertools
 import os
 import random
 import socket
@@ -77,17 +78,18 @@ def make_stream(rng: random.Random, threaded: bool = False) -> bytes:
         elif shape < 0.9:
             size = rng.randrange(80, 3000)
         else:
-            size = rng.randrange(3000, 20_000)    # past MAXLINE sometimes
+            size = rng.randrange(3000, 20_000)  # past MAXLINE sometimes
         out += rng.randbytes(size).replace(b"\n", b"\x00") + b"\n"
-    del out[limit:]                               # may end mid-line
+    del out[limit:]  # may end mid-line
     return bytes(out)
 
 
 class Feed:
     """A descriptor pair and a writer thread sending ``data`` in random chunks."""
 
-    def __init__(self, rio: ModuleType, rng: random.Random, data: bytes,
-                 trickle: bool = False) -> None:
+    def __init__(
+        self, rio: ModuleType, rng: random.Random, data: bytes, trickle: bool = False
+    ) -> None:
         self.data = data
         self.trickle = trickle
         self.errors: List[BaseException] = []
@@ -100,8 +102,9 @@ class Feed:
             self.rfd, self.wfd = a.detach(), b.detach()
         self.rfd_open = True
         wrng = random.Random(rng.random())
-        self.thread = threading.Thread(target=self._write, args=(rio, wrng),
-                                       daemon=True, name="fuzz-writer")
+        self.thread = threading.Thread(
+            target=self._write, args=(rio, wrng), daemon=True, name="fuzz-writer"
+        )
         self.thread.start()
 
     def _write(self, rio: ModuleType, rng: random.Random) -> None:
@@ -109,13 +112,15 @@ class Feed:
         pos = 0
         try:
             while pos < len(view) and not self.stop.is_set():
-                if self.trickle:      # small chunks, paced: readers wait in read(2)
-                    size = rng.choice((1, rng.randrange(1, 16), rng.randrange(1, 64),
-                                       rng.randrange(1, 512)))
+                if self.trickle:  # small chunks, paced: readers wait in read(2)
+                    size = rng.choice(
+                        (1, rng.randrange(1, 16), rng.randrange(1, 64), rng.randrange(1, 512))
+                    )
                 else:
-                    size = rng.choice((1, rng.randrange(1, 64), rng.randrange(1, 4096),
-                                       rng.randrange(1, 70_000)))
-                chunk = view[pos:pos + size]
+                    size = rng.choice(
+                        (1, rng.randrange(1, 64), rng.randrange(1, 4096), rng.randrange(1, 70_000))
+                    )
+                chunk = view[pos : pos + size]
                 if rng.random() < 0.5:
                     sent = rio.rio_writen(self.wfd, chunk)
                 else:
@@ -129,8 +134,8 @@ class Feed:
                 elif rng.random() < 0.03:
                     time.sleep(rng.choice((0, 0.0002, 0.001)))
         except (BrokenPipeError, ConnectionResetError):
-            pass                                  # the reader stopped early
-        except BaseException as exc:              # pragma: no cover - a failure
+            pass  # the reader stopped early
+        except BaseException as exc:  # pragma: no cover - a failure
             self.errors.append(exc)
         finally:
             os.close(self.wfd)
@@ -142,7 +147,7 @@ class Feed:
 
     def finish(self) -> None:
         self.stop.set()
-        self.close_reader()                       # a blocked writer gets EPIPE
+        self.close_reader()  # a blocked writer gets EPIPE
         self.thread.join(30)
         if self.thread.is_alive():
             raise FuzzFailure("the writer thread hung")
@@ -156,21 +161,28 @@ class Feed:
 class Op:
     """One call: name, a description, the function, what the result must obey."""
 
-    __slots__ = ("name", "desc", "call", "check", "limit", "consumes")
+    __slots__ = ("call", "check", "consumes", "desc", "limit", "name")
 
-    def __init__(self, name: str, desc: str, call: Callable[[], Any],
-                 check: str, limit: int = -1, consumes: bool = True) -> None:
+    def __init__(
+        self,
+        name: str,
+        desc: str,
+        call: Callable[[], Any],
+        check: str,
+        limit: int = -1,
+        consumes: bool = True,
+    ) -> None:
         self.name = name
         self.desc = desc
         self.call = call
-        self.check = check          # "line" | "exact" | "all" | "some" | "peek" | ...
+        self.check = check  # "line" | "exact" | "all" | "some" | "peek" | ...
         self.limit = limit
         self.consumes = consumes
 
 
 def choose_size(rng: random.Random, bufsize: int, threaded: bool = False) -> int:
     r = rng.random()
-    if threaded:       # small: many calls per stream, threads meet in read(2)
+    if threaded:  # small: many calls per stream, threads meet in read(2)
         if r < 0.05:
             return 0
         if r < 0.8:
@@ -220,11 +232,18 @@ def bad_args_op(rng: random.Random, rp: Any) -> Op:
         except exc:
             return b""
         raise FuzzFailure(f"{desc} did not raise {exc.__name__}")
+
     return Op(desc, desc, run, "none", consumes=False)
 
 
-def read_op(rng: random.Random, rio: ModuleType, rp: Any, bufsize: int,
-            threaded: bool, nonblocking: bool = False) -> Op:
+def read_op(
+    rng: random.Random,
+    rio: ModuleType,
+    rp: Any,
+    bufsize: int,
+    threaded: bool,
+    nonblocking: bool = False,
+) -> Op:
     """A random read that consumes (or, for peek, shows) stream bytes.
 
     readlines() is one call under the lock: when it raises BlockingIOError
@@ -235,34 +254,41 @@ def read_op(rng: random.Random, rio: ModuleType, rp: Any, bufsize: int,
     if r < 0.16:
         if rng.random() < 0.3:
             return Op("readlineb", "readlineb()", rp.readlineb, "line", MAXLINE - 1)
-        m = rng.choice((2, 3, rng.randrange(2, 100), rng.randrange(2, 20_000),
-                        *HUGE))
+        m = rng.choice((2, 3, rng.randrange(2, 100), rng.randrange(2, 20_000), *HUGE))
         if rng.random() < 0.2:
-            return Op("rio_readlineb", f"rio_readlineb(rp, {m})",
-                      lambda: rio.rio_readlineb(rp, m), "line", min(m - 1, 1 << 62))
-        return Op("readlineb", f"readlineb({m})", lambda: rp.readlineb(m), "line",
-                  min(m - 1, 1 << 62))
+            return Op(
+                "rio_readlineb",
+                f"rio_readlineb(rp, {m})",
+                lambda: rio.rio_readlineb(rp, m),
+                "line",
+                min(m - 1, 1 << 62),
+            )
+        return Op(
+            "readlineb", f"readlineb({m})", lambda: rp.readlineb(m), "line", min(m - 1, 1 << 62)
+        )
     if r < 0.30:
         if rng.random() < 0.2:
-            return Op("rio_readnb", f"rio_readnb(rp, {n})",
-                      lambda: rio.rio_readnb(rp, n), "exact", n)
+            return Op(
+                "rio_readnb", f"rio_readnb(rp, {n})", lambda: rio.rio_readnb(rp, n), "exact", n
+            )
         return Op("readnb", f"readnb({n})", lambda: rp.readnb(n), "exact", n)
     if r < 0.42:
-        if not threaded and rng.random() < 0.04:     # to EOF: ends the stream
+        if not threaded and rng.random() < 0.04:  # to EOF: ends the stream
             how = rng.choice(("read()", "read(None)", "read(-1)"))
-            call = {"read()": lambda: rp.read(), "read(None)": lambda: rp.read(None),
-                    "read(-1)": lambda: rp.read(-1)}[how]
+            call = {
+                "read()": lambda: rp.read(),
+                "read(None)": lambda: rp.read(None),
+                "read(-1)": lambda: rp.read(-1),
+            }[how]
             return Op("read", how, call, "all")
         return Op("read", f"read({n})", lambda: rp.read(n), "exact", n)
     if r < 0.54:
         size = rng.choice((None, -1, -(1 << 70), 0, n, n))
-        if size is None or size <= 0 and size != 0:
-            return Op("readline", f"readline({size})", lambda: rp.readline(size),
-                      "line", -1)
+        if size is None or (size <= 0 and size != 0):
+            return Op("readline", f"readline({size})", lambda: rp.readline(size), "line", -1)
         if size == 0:
             return Op("readline", "readline(0)", lambda: rp.readline(0), "empty")
-        return Op("readline", f"readline({size})", lambda: rp.readline(size),
-                  "line", size)
+        return Op("readline", f"readline({size})", lambda: rp.readline(size), "line", size)
     if r < 0.64:
         k = n if n < (1 << 20) else rng.randrange(1, 1 << 20)
         kind = rng.choice(("bytearray", "memoryview", "slice"))
@@ -274,7 +300,7 @@ def read_op(rng: random.Random, rio: ModuleType, rp: Any, bufsize: int,
             view = target
         else:
             backing = bytearray(k + 10)
-            target = memoryview(backing)[5:5 + k]
+            target = memoryview(backing)[5 : 5 + k]
             view = target
 
         def readinto() -> bytes:
@@ -282,30 +308,36 @@ def read_op(rng: random.Random, rio: ModuleType, rp: Any, bufsize: int,
             if not isinstance(count, int) or not 0 <= count <= k:
                 raise FuzzFailure(f"readinto returned {count!r} for a {k}-byte buffer")
             return bytes(view[:count])
+
         return Op("readinto", f"readinto({kind}[{k}])", readinto, "exact", k)
     if r < 0.74:
         size = rng.choice((None, -1, 0, n, n))
-        return Op("read1", f"read1({size})", lambda: rp.read1(size), "some",
-                  -1 if size is None or size < 0 else size)
+        return Op(
+            "read1",
+            f"read1({size})",
+            lambda: rp.read1(size),
+            "some",
+            -1 if size is None or size < 0 else size,
+        )
     if r < 0.80 and not threaded:
         p = rng.choice((0, 1, 100, -3, 1 << 70))
         return Op("peek", f"peek({p})", lambda: rp.peek(p), "peek", consumes=False)
     if r < 0.88:
+
         def nxt() -> bytes:
             try:
                 return next(rp)
             except StopIteration:
                 return b""
+
         return Op("next", "next(rp)", nxt, "line", MAXLINE - 1)
     if r < 0.92:
         hint = rng.choice((1, 50, 5000, 100_000, 0, -1, None))
         if hint is None or hint <= 0:
-            hint = 1     # all lines to EOF: keep the segment going instead
-        return Op("readlines", f"readlines({hint})", lambda: rp.readlines(hint),
-                  "lines", hint)
+            hint = 1  # all lines to EOF: keep the segment going instead
+        return Op("readlines", f"readlines({hint})", lambda: rp.readlines(hint), "lines", hint)
     if r < 0.96:
-        return Op("buffered", "buffered", lambda: rp.buffered, "buffered",
-                  consumes=False)
+        return Op("buffered", "buffered", lambda: rp.buffered, "buffered", consumes=False)
     return Op("readnb", f"readnb({n})", lambda: rp.readnb(n), "exact", n)
 
 
@@ -315,9 +347,10 @@ def check_result(op: Op, got: bytes, pos: int, data: bytes, eof: bool) -> None:
     eof: the result ends at the stream's end (short results are allowed there)."""
     if not isinstance(got, bytes):
         raise FuzzFailure(f"{op.desc} returned {type(got).__name__}, not bytes")
-    if data[pos:pos + len(got)] != got:
-        raise FuzzFailure(f"{op.desc} returned {len(got)} bytes that are not the "
-                          f"stream at offset {pos}")
+    if data[pos : pos + len(got)] != got:
+        raise FuzzFailure(
+            f"{op.desc} returned {len(got)} bytes that are not the stream at offset {pos}"
+        )
     check = op.check
     if check == "line":
         limit = op.limit
@@ -326,8 +359,7 @@ def check_result(op: Op, got: bytes, pos: int, data: bytes, eof: bool) -> None:
         if b"\n" in got[:-1]:
             raise FuzzFailure(f"{op.desc}: a newline inside the line")
         if not got.endswith(b"\n") and len(got) != limit and not eof:
-            raise FuzzFailure(f"{op.desc}: {len(got)} bytes, no newline, "
-                              f"limit {limit}, not at EOF")
+            raise FuzzFailure(f"{op.desc}: {len(got)} bytes, no newline, limit {limit}, not at EOF")
     elif check == "exact":
         if len(got) > op.limit or (len(got) < op.limit and not eof):
             raise FuzzFailure(f"{op.desc}: {len(got)} bytes, not at EOF")
@@ -339,9 +371,8 @@ def check_result(op: Op, got: bytes, pos: int, data: bytes, eof: bool) -> None:
             raise FuzzFailure(f"{op.desc}: {len(got)} bytes, more than asked")
         if not got and op.limit != 0 and not eof:
             raise FuzzFailure(f"{op.desc}: nothing, not at EOF")
-    elif check == "empty":
-        if got:
-            raise FuzzFailure(f"{op.desc}: {got!r}, not b''")
+    elif check == "empty" and got:
+        raise FuzzFailure(f"{op.desc}: {got!r}, not b''")
 
 
 # ---------------------------------------------------- single-threaded segment
@@ -354,47 +385,53 @@ def bump(key: str, by: int = 1) -> None:
     STATS[key] = STATS.get(key, 0) + by
 
 
-def single_segment(rio: ModuleType, rng: random.Random, budget: int,
-                   log: List[str]) -> int:
+def single_segment(rio: ModuleType, rng: random.Random, budget: int, log: List[str]) -> int:
     data = make_stream(rng)
-    bufsize = rng.choice((1, 2, 3, 7, 64, 100, 1000, 4096, 8192, 65536,
-                          rng.randrange(1, 20_000)))
+    bufsize = rng.choice((1, 2, 3, 7, 64, 100, 1000, 4096, 8192, 65536, rng.randrange(1, 20_000)))
     closefd = rng.random() < 0.3
     feed = Feed(rio, rng, data)
     rp = rio.Rio(feed.rfd, bufsize, closefd=closefd)
-    log.append(f"single: {len(data)} bytes via {feed.kind}, bufsize={bufsize}, "
-               f"closefd={closefd}")
+    log.append(f"single: {len(data)} bytes via {feed.kind}, bufsize={bufsize}, closefd={closefd}")
     pos = 0
     nonblocking = False
     ops = 0
     state = "open"
     after_eof = 0
     try:
-        while ops < budget and after_eof < 5:      # a few calls at EOF, then stop
+        while ops < budget and after_eof < 5:  # a few calls at EOF, then stop
             ops += 1
             if pos == len(data):
                 after_eof += 1
             x = rng.random()
-            if x < 0.03:                               # toggle O_NONBLOCK
+            if x < 0.03:  # toggle O_NONBLOCK
                 nonblocking = not nonblocking
                 os.set_blocking(feed.rfd, not nonblocking)
                 log.append(f"  set_blocking({not nonblocking})")
                 continue
             if x < 0.04:
                 op = bad_args_op(rng, rp)
-            elif x < 0.055 and rp.buffered == 0:       # unbuffered, safely
+            elif x < 0.055 and rp.buffered == 0:  # unbuffered, safely
                 n = choose_size(rng, bufsize)
                 if n > (1 << 20):
                     n = rng.randrange(1, 1 << 20)
                 if rng.random() < 0.5:
-                    op = Op("rio_readn", f"rio_readn(fd, {n})",
-                            lambda: rio.rio_readn(feed.rfd, n), "exact", n)
+                    op = Op(
+                        "rio_readn",
+                        f"rio_readn(fd, {n})",
+                        lambda n=n: rio.rio_readn(feed.rfd, n),
+                        "exact",
+                        n,
+                    )
                 else:
                     buf = bytearray(n)
-                    op = Op("rio_readinto", f"rio_readinto(fd, [{n}])",
-                            lambda: bytes(buf[:rio.rio_readinto(feed.rfd, buf)]),
-                            "exact", n)
-            elif x < 0.06:                             # re-__init__: drops buffered
+                    op = Op(
+                        "rio_readinto",
+                        f"rio_readinto(fd, [{n}])",
+                        lambda buf=buf: bytes(buf[: rio.rio_readinto(feed.rfd, buf)]),
+                        "exact",
+                        n,
+                    )
+            elif x < 0.06:  # re-__init__: drops buffered
                 dropped = rp.buffered
                 if rng.random() < 0.5:
                     newsize = rng.choice((1, 5, 8192, 33))
@@ -403,8 +440,7 @@ def single_segment(rio: ModuleType, rng: random.Random, budget: int,
                     pos += dropped
                     log.append(f"  __init__(bufsize={newsize}) dropped {dropped}")
                     continue
-                bad = rng.choice(((-1,), (feed.rfd, 0), (feed.rfd, 1 << 31),
-                                  (feed.rfd, None)))
+                bad = rng.choice(((-1,), (feed.rfd, 0), (feed.rfd, 1 << 31), (feed.rfd, None)))
                 try:
                     rp.__init__(*bad)
                 except (ValueError, TypeError, OSError):
@@ -414,24 +450,23 @@ def single_segment(rio: ModuleType, rng: random.Random, budget: int,
                 log.append(f"  failed __init__{bad}")
                 state = "uninit"
                 break
-            elif x < 0.063:                            # close part-way
+            elif x < 0.063:  # close part-way
                 rp.close()
                 log.append("  close()")
                 state = "closed"
                 break
             else:
-                op = read_op(rng, rio, rp, bufsize, threaded=False,
-                             nonblocking=nonblocking)
+                op = read_op(rng, rio, rp, bufsize, threaded=False, nonblocking=nonblocking)
             log.append(f"  {op.desc}")
             if len(log) > 60:
-                del log[1:len(log) - 50]
+                del log[1 : len(log) - 50]
             try:
                 got = op.call()
             except BlockingIOError:
                 if not nonblocking:
-                    raise FuzzFailure(f"{op.desc}: BlockingIOError on a blocking fd")
+                    raise FuzzFailure(f"{op.desc}: BlockingIOError on a blocking fd") from None
                 bump("blocking_io_errors")
-                continue                               # nothing returned: pos stays
+                continue  # nothing returned: pos stays
             bump("ops_before_eof" if pos < len(data) else "ops_at_eof")
             if op.check == "none":
                 continue
@@ -444,8 +479,7 @@ def single_segment(rio: ModuleType, rng: random.Random, budget: int,
                     raise FuzzFailure(f"{op.desc} returned {type(got).__name__}")
                 total = 0
                 for line in got:
-                    lop = Op("line", f"{op.desc} line", lambda: None, "line",
-                             MAXLINE - 1)
+                    lop = Op("line", f"{op.desc} line", lambda: None, "line", MAXLINE - 1)
                     check_result(lop, line, pos, data, pos + len(line) == len(data))
                     if not line:
                         raise FuzzFailure(f"{op.desc}: an empty line in the list")
@@ -460,28 +494,35 @@ def single_segment(rio: ModuleType, rng: random.Random, budget: int,
                 check_result(op, got, pos, data, True)
                 continue
             short = op.name in ("rio_readn", "rio_readinto") and nonblocking
-            check_result(op, got, pos, data,
-                         eof=pos + len(got) == len(data) or short)
+            check_result(op, got, pos, data, eof=pos + len(got) == len(data) or short)
             pos += len(got)
             bump("bytes", len(got))
         # Now closed or uninitialized (or the budget is spent): every call fails.
         if state != "open":
             message = CLOSED_MSG if state == "closed" else UNINIT_MSG
-            for call in (rp.readlineb, lambda: rp.readnb(1), rp.read, rp.peek,
-                         lambda: next(rp), rp.fileno, lambda: rp.buffered,
-                         lambda: rp.readinto(bytearray(3)), rp.__enter__):
+            for call in (
+                rp.readlineb,
+                lambda: rp.readnb(1),
+                rp.read,
+                rp.peek,
+                lambda: next(rp),
+                rp.fileno,
+                lambda: rp.buffered,
+                lambda: rp.readinto(bytearray(3)),
+                rp.__enter__,
+            ):
                 try:
                     call()
                 except ValueError as exc:
                     if str(exc) != message:
-                        raise FuzzFailure(f"{state} Rio: {exc!r}, not {message!r}")
+                        raise FuzzFailure(f"{state} Rio: {exc!r}, not {message!r}") from exc
                 else:
                     raise FuzzFailure(f"a {state} Rio answered a call")
         if state == "closed":
-            rp.close()                                  # idempotent
+            rp.close()  # idempotent
             if rp.closed is not True:
                 raise FuzzFailure("closed is not True after close()")
-            if closefd:                                 # the Rio closed the fd
+            if closefd:  # the Rio closed the fd
                 feed.rfd_open = False
                 try:
                     os.fstat(feed.rfd)
@@ -503,8 +544,9 @@ def single_segment(rio: ModuleType, rng: random.Random, budget: int,
 # ------------------------------------------------------- threaded segment
 
 
-def tile(data: bytes, seqs: List[List[bytes]], max_steps: int = 2_000_000
-         ) -> Optional[List[List[int]]]:
+def tile(
+    data: bytes, seqs: List[List[bytes]], max_steps: int = 2_000_000
+) -> Optional[List[List[int]]]:
     """Offsets that place every thread's results, in each thread's order, so
     that together they cover data[:total] exactly once; None if impossible."""
     k = len(seqs)
@@ -514,8 +556,9 @@ def tile(data: bytes, seqs: List[List[bytes]], max_steps: int = 2_000_000
     stack: List[Tuple[Tuple[int, ...], int, List[int]]] = []
 
     def candidates(state: Tuple[int, ...], pos: int) -> List[int]:
-        return [t for t in range(k) if state[t] < lengths[t]
-                and data.startswith(seqs[t][state[t]], pos)]
+        return [
+            t for t in range(k) if state[t] < lengths[t] and data.startswith(seqs[t][state[t]], pos)
+        ]
 
     stack.append((start, 0, candidates(start, 0)))
     steps = 0
@@ -526,7 +569,7 @@ def tile(data: bytes, seqs: List[List[bytes]], max_steps: int = 2_000_000
         state, pos, cands = stack[-1]
         if all(state[t] == lengths[t] for t in range(k)):
             offsets: List[List[int]] = [[0] * lengths[t] for t in range(k)]
-            for (st, p, _), (nxt, _, _) in zip(stack, stack[1:]):
+            for (st, p, _), (nxt, _, _) in itertools.pairwise(stack):
                 t = next(i for i in range(k) if nxt[i] != st[i])
                 offsets[t][st[t]] = p
             return offsets
@@ -535,7 +578,7 @@ def tile(data: bytes, seqs: List[List[bytes]], max_steps: int = 2_000_000
             stack.pop()
             continue
         t = cands.pop()
-        new = state[:t] + (state[t] + 1,) + state[t + 1:]
+        new = state[:t] + (state[t] + 1,) + state[t + 1 :]
         if new in failed:
             continue
         npos = pos + len(seqs[t][state[t]])
@@ -543,20 +586,18 @@ def tile(data: bytes, seqs: List[List[bytes]], max_steps: int = 2_000_000
     return None
 
 
-def threaded_segment(rio: ModuleType, rng: random.Random, budget: int,
-                     log: List[str]) -> int:
+def threaded_segment(rio: ModuleType, rng: random.Random, budget: int, log: List[str]) -> int:
     data = make_stream(rng, threaded=True)
     bufsize = rng.choice((1, 7, 64, 1000, 8192, rng.randrange(1, 20_000)))
     nthreads = rng.randrange(2, 5)
     feed = Feed(rio, rng, data, trickle=True)
     rp = rio.Rio(feed.rfd, bufsize)
-    log.append(f"threaded x{nthreads}: {len(data)} bytes via {feed.kind}, "
-               f"bufsize={bufsize}")
+    log.append(f"threaded x{nthreads}: {len(data)} bytes via {feed.kind}, bufsize={bufsize}")
     per_thread = max(1, budget // nthreads)
     results: List[List[Tuple[Op, bytes]]] = [[] for _ in range(nthreads)]
     errors: List[BaseException] = []
     plans = []
-    for t in range(nthreads):
+    for _ in range(nthreads):
         trng = random.Random(rng.random())
         plan = []
         for _ in range(per_thread):
@@ -572,16 +613,18 @@ def threaded_segment(rio: ModuleType, rng: random.Random, budget: int,
             barrier.wait()
             for op in plans[t]:
                 got = op.call()
-                if op.check == "lines":        # one atomic call: contiguous bytes
+                if op.check == "lines":  # one atomic call: contiguous bytes
                     got = b"".join(got)
                 results[t].append((op, got))
                 if not got and op.check in ("exact", "some", "line") and op.limit:
-                    break                      # EOF: the rest would be empty too
-        except BaseException as exc:           # pragma: no cover - a failure
+                    break  # EOF: the rest would be empty too
+        except BaseException as exc:  # pragma: no cover - a failure
             errors.append(exc)
 
-    threads = [threading.Thread(target=worker, args=(t,), daemon=True,
-                                name=f"fuzz-reader-{t}") for t in range(nthreads)]
+    threads = [
+        threading.Thread(target=worker, args=(t,), daemon=True, name=f"fuzz-reader-{t}")
+        for t in range(nthreads)
+    ]
     ops = 0
     # A short switch interval makes the threads meet inside the calls (with
     # the default 5 ms, a thread blocked in read(2) is rarely overtaken).
@@ -603,9 +646,11 @@ def threaded_segment(rio: ModuleType, rng: random.Random, budget: int,
         offsets = tile(data, seqs)
         if offsets is None:
             total = sum(len(g) for s in seqs for g in s)
-            raise FuzzFailure(f"the results of {nthreads} threads ({total} bytes) "
-                              "do not tile the stream: a byte lost, repeated or "
-                              "a result not contiguous")
+            raise FuzzFailure(
+                f"the results of {nthreads} threads ({total} bytes) "
+                "do not tile the stream: a byte lost, repeated or "
+                "a result not contiguous"
+            )
         consumed = sum(len(g) for s in seqs for g in s)
         bump("threaded_ops", ops)
         bump("threaded_bytes", consumed)
@@ -620,11 +665,12 @@ def threaded_segment(rio: ModuleType, rng: random.Random, budget: int,
                     pos = consumed
                     if op.limit and op.check in ("exact", "some", "line"):
                         saw_eof = True
-                if op.check != "lines":        # the tiling placed its bytes
+                if op.check != "lines":  # the tiling placed its bytes
                     check_result(op, got, pos, data, pos + len(got) == len(data))
         if saw_eof and consumed != len(data):
-            raise FuzzFailure(f"a thread saw EOF but only {consumed} of {len(data)} "
-                              "bytes were returned")
+            raise FuzzFailure(
+                f"a thread saw EOF but only {consumed} of {len(data)} bytes were returned"
+            )
         rp.close()
     finally:
         sys.setswitchinterval(interval)
@@ -638,13 +684,14 @@ def threaded_segment(rio: ModuleType, rng: random.Random, budget: int,
 def fuzz(rio: ModuleType, seed: int, total_ops: int, time_limit: float) -> Dict[str, int]:
     print(f"fuzz {rio.__name__}: CSAPP_FUZZ_SEED={seed} ops={total_ops}")
     STATS.clear()
-    rng = random.Random(seed)
     done = segments = threaded = 0
     started = time.monotonic()
     while done < total_ops:
         if time.monotonic() - started > time_limit:
-            raise FuzzFailure(f"CSAPP_FUZZ_SEED={seed}: only {done} of {total_ops} "
-                              f"operations in {time_limit:.0f} s")
+            raise FuzzFailure(
+                f"CSAPP_FUZZ_SEED={seed}: only {done} of {total_ops} "
+                f"operations in {time_limit:.0f} s"
+            )
         seg_rng = random.Random(f"{seed}/{segments}")
         multi = seg_rng.random() < 0.15
         budget = seg_rng.randrange(20, 700)
@@ -662,8 +709,10 @@ def fuzz(rio: ModuleType, seed: int, total_ops: int, time_limit: float) -> Dict[
                 f"({'threaded' if multi else 'single'}): {exc!r}\nlast steps:\n{trail}"
             ) from exc
         segments += 1
-    print(f"fuzz {rio.__name__}: {done} operations in {segments} segments "
-          f"({threaded} threaded) in {time.monotonic() - started:.1f} s; {STATS}")
+    print(
+        f"fuzz {rio.__name__}: {done} operations in {segments} segments "
+        f"({threaded} threaded) in {time.monotonic() - started:.1f} s; {STATS}"
+    )
     return {"ops": done, "segments": segments, "threaded": threaded}
 
 
@@ -691,8 +740,8 @@ def test_tile_rejects_loss_duplication_and_splits() -> None:
     data = bytes(range(200)) * 3
     a, b = [data[0:10], data[25:60]], [data[10:25], data[60:100]]
     assert tile(data, [a, b]) == [[0, 25], [10, 60]]
-    assert tile(data, [[data[0:10]], [data[11:20]]]) is None        # a byte lost
-    assert tile(data, [[data[0:10]], [data[5:20]]]) is None         # repeated
-    assert tile(data, [[data[10:20], data[0:10]]]) is None          # out of order
+    assert tile(data, [[data[0:10]], [data[11:20]]]) is None  # a byte lost
+    assert tile(data, [[data[0:10]], [data[5:20]]]) is None  # repeated
+    assert tile(data, [[data[10:20], data[0:10]]]) is None  # out of order
     joined = data[0:5] + data[7:10]
-    assert tile(data, [[joined], [data[5:7]]]) is None              # not contiguous
+    assert tile(data, [[joined], [data[5:7]]]) is None  # not contiguous

@@ -40,10 +40,29 @@ EXAMPLES = ROOT / "examples"
 
 # The C names of the lecture the table must cover (the list).
 C_NAMES = [
-    "open", "read", "write", "close", "rio_readn", "rio_writen", "rio_readinitb",
-    "rio_readlineb", "rio_readnb", "Open_clientfd", "Open_listenfd", "Accept",
-    "Getaddrinfo", "Getnameinfo", "htonl", "htons", "ntohl", "ntohs", "inet_pton",
-    "inet_ntop", "Rio_readlineb", "Close", "unix_error",
+    "open",
+    "read",
+    "write",
+    "close",
+    "rio_readn",
+    "rio_writen",
+    "rio_readinitb",
+    "rio_readlineb",
+    "rio_readnb",
+    "Open_clientfd",
+    "Open_listenfd",
+    "Accept",
+    "Getaddrinfo",
+    "Getnameinfo",
+    "htonl",
+    "htons",
+    "ntohl",
+    "ntohs",
+    "inet_pton",
+    "inet_ntop",
+    "Rio_readlineb",
+    "Close",
+    "unix_error",
 ]
 MODULES = ("csapp", "os", "socket", "struct", "select", "selectors", "signal", "sys")
 
@@ -80,17 +99,21 @@ def resolve(name: str) -> Any:
         try:
             obj = getattr(obj, part)
         except AttributeError:
-            obj = importlib.import_module(".".join(parts[:i + 1]))
+            obj = importlib.import_module(".".join(parts[: i + 1]))
     return obj
 
 
 def test_table_parser_sees_the_table() -> None:
     rows = table_rows()
     assert len(rows) >= 35
-    assert ("`rio_readn(fd, buf, n)`",
-            "`csapp.rio_readn(fd, n)`, `csapp.rio_readinto(fd, buf)`") in rows
+    assert (
+        "`rio_readn(fd, buf, n)`",
+        "`csapp.rio_readn(fd, n)`, `csapp.rio_readinto(fd, buf)`",
+    ) in rows
     assert python_names("`socket.socket.accept`, `os.read(fd, n)` `open()`") == [
-        "socket.socket.accept", "os.read"]
+        "socket.socket.accept",
+        "os.read",
+    ]
 
 
 def test_every_row_names_real_functions() -> None:
@@ -140,7 +163,8 @@ def test_every_difference_names_a_test_here() -> None:
 
 
 def test_event_server_echoes_lines_that_arrive_together(
-        impl: str, start_server: Callable[..., ServerProcess]) -> None:
+    impl: str, start_server: Callable[..., ServerProcess]
+) -> None:
     server = start_server(impl, "event")
     with socket.create_connection(("127.0.0.1", server.port), timeout=TIMEOUT) as sock:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -208,8 +232,9 @@ class ClosingServer:
         with conn:
             # Bounded reads that stay blocking for the Rio (settimeout would make
             # the descriptor non-blocking): a read times out with EAGAIN.
-            conn.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO,
-                            struct.pack("ll", int(TIMEOUT), 0))
+            conn.setsockopt(
+                socket.SOL_SOCKET, socket.SO_RCVTIMEO, struct.pack("ll", int(TIMEOUT), 0)
+            )
             rio = csapp.Rio(conn.fileno())
             for _ in range(self.lines):
                 line = rio.readlineb()
@@ -239,12 +264,18 @@ def closing_server() -> Iterator[Callable[[int], ClosingServer]]:
 
 @pytest.mark.parametrize("which", ["csapp", "example"])
 def test_echo_client_prints_each_reply_once_when_server_closes(
-        which: str, impl: str, closing_server: Callable[[int], ClosingServer]) -> None:
+    which: str, impl: str, closing_server: Callable[[int], ClosingServer]
+) -> None:
     server = closing_server(2)
-    result = subprocess.run(client_command(which, server.port),
-                            input=b"one\ntwo\nthree\nfour\n", stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, env=child_env(impl), cwd=ROOT,
-                            timeout=TIMEOUT)
+    result = subprocess.run(
+        client_command(which, server.port),
+        input=b"one\ntwo\nthree\nfour\n",
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=child_env(impl),
+        cwd=ROOT,
+        timeout=TIMEOUT,
+    )
     # C would print "three" too: the line it just sent, left in its buffer.
     assert (result.returncode, result.stdout, result.stderr) == (0, b"one\ntwo\n", b"")
     server.close()
@@ -253,12 +284,18 @@ def test_echo_client_prints_each_reply_once_when_server_closes(
 
 @pytest.mark.parametrize("which", ["csapp", "example"])
 def test_echo_client_last_line_without_newline(
-        which: str, impl: str, start_server: Callable[..., ServerProcess]) -> None:
+    which: str, impl: str, start_server: Callable[..., ServerProcess]
+) -> None:
     server = start_server(impl, "iterative")
-    result = subprocess.run(client_command(which, server.port),
-                            input=b"first\nno newline at the end", stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, env=child_env(impl), cwd=ROOT,
-                            timeout=TIMEOUT)
+    result = subprocess.run(
+        client_command(which, server.port),
+        input=b"first\nno newline at the end",
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=child_env(impl),
+        cwd=ROOT,
+        timeout=TIMEOUT,
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout == b"first\nno newline at the end"
 
@@ -290,23 +327,23 @@ def test_errors_are_exceptions(rio: ModuleType) -> None:
     r, w = os.pipe()
     os.close(r)
     os.close(w)
-    with pytest.raises(OSError) as info:          # C: rio_readn returns -1
+    with pytest.raises(OSError) as info:  # C: rio_readn returns -1
         rio.rio_readn(r, 10)
     assert info.value.errno == errno.EBADF
 
     r, w = os.pipe()
     os.close(r)
     try:
-        with pytest.raises(BrokenPipeError):      # C: SIGPIPE kills the process
+        with pytest.raises(BrokenPipeError):  # C: SIGPIPE kills the process
             rio.rio_writen(w, b"to nobody")
     finally:
         os.close(w)
 
-    with socket.socket() as bound:                # bound but not listening: refused
+    with socket.socket() as bound:  # bound but not listening: refused
         bound.bind(("127.0.0.1", 0))
-        with pytest.raises(ConnectionRefusedError):      # C: open_clientfd returns -1
+        with pytest.raises(ConnectionRefusedError):  # C: open_clientfd returns -1
             csapp.open_clientfd("127.0.0.1", bound.getsockname()[1])
-    with pytest.raises(socket.gaierror):                 # C: open_clientfd returns -2
+    with pytest.raises(socket.gaierror):  # C: open_clientfd returns -2
         csapp.open_clientfd("no-such-host.invalid", 80)
 
 
@@ -314,8 +351,14 @@ def test_refused_client_exits_1_not_0() -> None:
     # C's Open_clientfd wrapper calls unix_error, which exits with status 0.
     with socket.socket() as bound:
         bound.bind(("127.0.0.1", 0))
-        result = run_csapp("python", "echoclient", "127.0.0.1",
-                           str(bound.getsockname()[1]), input=b"x\n", timeout=TIMEOUT)
+        result = run_csapp(
+            "python",
+            "echoclient",
+            "127.0.0.1",
+            str(bound.getsockname()[1]),
+            input=b"x\n",
+            timeout=TIMEOUT,
+        )
     assert result.returncode == 1
     assert result.stdout == b""
     assert len(result.stderr.splitlines()) == 1 and b"refused" in result.stderr
@@ -328,9 +371,14 @@ def test_hostinfo_lists_ipv6_too() -> None:
     result = run_csapp("python", "hostinfo", "::1", timeout=TIMEOUT)
     assert (result.returncode, result.stdout) == (0, b"::1\n")
     # The example with -4 does what hostinfo.c does (hints.ai_family = AF_INET).
-    c_like = subprocess.run([sys.executable, str(EXAMPLES / "hostinfo.py"), "-4", "::1"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            env=child_env("python"), cwd=ROOT, timeout=TIMEOUT)
+    c_like = subprocess.run(
+        [sys.executable, str(EXAMPLES / "hostinfo.py"), "-4", "::1"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=child_env("python"),
+        cwd=ROOT,
+        timeout=TIMEOUT,
+    )
     assert c_like.returncode == 1 and c_like.stdout == b""
     assert c_like.stderr.startswith(b"getaddrinfo error: ")
 
@@ -355,8 +403,8 @@ def test_signal_handler_interrupts_read_and_nothing_is_lost(rio: ModuleType) -> 
         rp = rio.Rio(r)
         os.write(w, b"a partial")
         signal.setitimer(signal.ITIMER_REAL, 0.2)
-        with pytest.raises(Alarm):                 # C would go on waiting
-            rp.readlineb()                         # blocked: the line has no end yet
+        with pytest.raises(Alarm):  # C would go on waiting
+            rp.readlineb()  # blocked: the line has no end yet
         os.write(w, b" line\n")
         assert rp.readlineb() == b"a partial line\n"
     finally:

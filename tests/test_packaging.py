@@ -19,8 +19,9 @@ import pytest
 import csapp
 
 ROOT = Path(__file__).resolve().parent.parent
-pytestmark = pytest.mark.skipif(not (ROOT / "setup.py").exists(),
-                                reason="needs the source tree (setup.py)")
+pytestmark = pytest.mark.skipif(
+    not (ROOT / "setup.py").exists(), reason="needs the source tree (setup.py)"
+)
 
 
 @pytest.fixture(scope="module")
@@ -28,9 +29,13 @@ def dists(tmp_path_factory: pytest.TempPathFactory) -> Dict[str, List[str]]:
     """Names in the sdist (without its top folder) and in the wheel."""
     pytest.importorskip("build", reason="the [test] extra installs build")
     out = tmp_path_factory.mktemp("dist")
-    subprocess.run([sys.executable, "-m", "build", "--outdir", str(out), str(ROOT)],
-                   check=True, capture_output=True, timeout=600,
-                   env={**__import__("os").environ, "CSAPP_REQUIRE_EXTENSIONS": "1"})
+    subprocess.run(
+        [sys.executable, "-m", "build", "--outdir", str(out), str(ROOT)],
+        check=True,
+        capture_output=True,
+        timeout=600,
+        env={**__import__("os").environ, "CSAPP_REQUIRE_EXTENSIONS": "1"},
+    )
     [sdist] = out.glob("*.tar.gz")
     [wheel] = out.glob("*.whl")
     with tarfile.open(sdist) as tar:
@@ -42,10 +47,23 @@ def dists(tmp_path_factory: pytest.TempPathFactory) -> Dict[str, List[str]]:
 
 def test_the_sdist_holds_the_sources_tests_and_notices(dists: Dict[str, List[str]]) -> None:
     names = set(dists["sdist"])
-    for needed in ["csrc/rio.c", "csrc/rio.h", "csrc/rio.pxd", "src/csapp/_rio_c.pyx",
-                   "src/csapp/_rio_c.pyi", "src/csapp/py.typed", "src/csapp/_shared.py",
-                   "setup.py", "pyproject.toml", "LICENSE", "README.md", "CHANGES.md",
-                   "tests/conftest.py", "tests/test_twins.py", "docs/CONTRACT.md"]:
+    for needed in [
+        "csrc/rio.c",
+        "csrc/rio.h",
+        "csrc/rio.pxd",
+        "src/csapp/_rio_c.pyx",
+        "src/csapp/_rio_c.pyi",
+        "src/csapp/py.typed",
+        "src/csapp/_shared.py",
+        "setup.py",
+        "pyproject.toml",
+        "LICENSE",
+        "README.md",
+        "CHANGES.md",
+        "tests/conftest.py",
+        "tests/test_twins.py",
+        "docs/CONTRACT.md",
+    ]:
         assert needed in names, needed
     assert any(name.startswith("src/csapp/benchmarks/csrc/") for name in names)
     junk = [n for n in names if n.endswith((".so", ".o", ".pyc")) or n == "src/csapp/_rio_c.c"]
@@ -53,15 +71,26 @@ def test_the_sdist_holds_the_sources_tests_and_notices(dists: Dict[str, List[str
 
 
 def test_the_wheel_holds_the_extension_and_types_and_no_sources(
-        dists: Dict[str, List[str]]) -> None:
+    dists: Dict[str, List[str]],
+) -> None:
     names = dists["wheel"]
     assert any(n.startswith("csapp/_rio_c.") and n.endswith(".so") for n in names), names
-    for needed in ["csapp/__init__.py", "csapp/_rio_py.py", "csapp/_shared.py",
-                   "csapp/_rio_c.pyi", "csapp/py.typed", "csapp/benchmarks/csrc/loadgen.c"]:
+    for needed in [
+        "csapp/__init__.py",
+        "csapp/_rio_py.py",
+        "csapp/_shared.py",
+        "csapp/_rio_c.pyi",
+        "csapp/py.typed",
+        "csapp/benchmarks/csrc/loadgen.c",
+    ]:
         assert needed in names, needed
-    junk = [n for n in names
-            if n.endswith((".pyx", ".pxd", ".o", ".pyc", ".h"))
-            or n == "csapp/_rio_c.c" or n.startswith(("tests/", "build/", "src/"))]
+    junk = [
+        n
+        for n in names
+        if n.endswith((".pyx", ".pxd", ".o", ".pyc", ".h"))
+        or n == "csapp/_rio_c.c"
+        or n.startswith(("tests/", "build/", "src/"))
+    ]
     assert not junk, junk
     licenses = [n for n in names if n.endswith("LICENSE") and ".dist-info/" in n]
     assert licenses, "the wheel carries no LICENSE"

@@ -25,8 +25,7 @@ from typing import Callable, Iterator, Tuple
 
 import pytest
 
-pytestmark = pytest.mark.skipif(
-    not os.path.isdir("/proc/self/fd"), reason="needs Linux /proc")
+pytestmark = pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="needs Linux /proc")
 
 MiB = 1 << 20
 SCALE = float(os.environ.get("CSAPP_TEST_SCALE", "1") or "1")
@@ -65,14 +64,14 @@ def line_file(seed: int, lines: int, long_every: int) -> int:
     for i in range(lines):
         size = rng.randrange(0, 200)
         if long_every and i % long_every == 0:
-            size = rng.randrange(9000, 20000)   # longer than MAXLINE: in pieces
+            size = rng.randrange(9000, 20000)  # longer than MAXLINE: in pieces
         parts.append(b"%d:" % i + b"x" * size + b"\n")
     data = b"".join(parts) + b"no newline at the end"
     fd, path = tempfile.mkstemp(prefix="csapp-rel-")
     os.unlink(path)
     view = memoryview(data)
     while view:
-        view = view[os.write(fd, view):]
+        view = view[os.write(fd, view) :]
     os.lseek(fd, 0, os.SEEK_SET)
     return fd
 
@@ -124,26 +123,28 @@ def run_readlineb(rio: ModuleType, calls: int, bufsize: int, maxlen: int) -> Non
                 line = readlineb(maxlen)
                 if line:
                     got += len(line)
-                else:                       # EOF: start the file again
+                else:  # EOF: start the file again
                     eofs[0] += 1
                     os.lseek(fd, 0, os.SEEK_SET)
             return got
 
-        spin(20000)                         # warm-up: buffers, caches, arenas
+        spin(20000)  # warm-up: buffers, caches, arenas
         assert eofs[0] > 0, "the warm-up never went round the file"
         growth = Growth(rio)
         total += spin(calls)
         growth.check(f"{calls} readlineb calls (bufsize={bufsize}, maxlen={maxlen})")
-        assert total > calls                # it really read lines
+        assert total > calls  # it really read lines
         rp.close()
     finally:
         os.close(fd)
 
 
-@pytest.mark.parametrize("bufsize,maxlen,calls", [
-    (8192, 8192, 200_000), (61, 8192, 20_000), (8192, 100, 20_000)])
-def test_readlineb_no_growth(rio: ModuleType, traced: None, bufsize: int,
-                             maxlen: int, calls: int) -> None:
+@pytest.mark.parametrize(
+    "bufsize,maxlen,calls", [(8192, 8192, 200_000), (61, 8192, 20_000), (8192, 100, 20_000)]
+)
+def test_readlineb_no_growth(
+    rio: ModuleType, traced: None, bufsize: int, maxlen: int, calls: int
+) -> None:
     """readlineb calls (x CSAPP_TEST_SCALE): 200,000 with the default buffer; with
     bufsize 61 every long line grows and shrinks the C buffer; maxlen 100 returns
     long lines in pieces."""
@@ -152,8 +153,9 @@ def test_readlineb_no_growth(rio: ModuleType, traced: None, bufsize: int,
 
 @pytest.mark.stress
 @pytest.mark.parametrize("bufsize,maxlen", [(8192, 8192), (61, 8192), (8192, 100)])
-def test_readlineb_no_growth_million(rio: ModuleType, traced: None, bufsize: int,
-                                     maxlen: int) -> None:
+def test_readlineb_no_growth_million(
+    rio: ModuleType, traced: None, bufsize: int, maxlen: int
+) -> None:
     run_readlineb(rio, 1_000_000, bufsize, maxlen)
 
 
@@ -162,48 +164,49 @@ def run_rio_objects(rio: ModuleType, count: int) -> None:
     fd = line_file(seed=7, lines=200, long_every=0)
     rng = random.Random(count)
     try:
+
         def one(i: int) -> None:
             os.lseek(fd, 0, os.SEEK_SET)
             way = i % 8
             bufsize = (1, 17, 4096, 8192, 65536)[i % 5]
-            if way == 0:                      # dropped with bytes buffered
+            if way == 0:  # dropped with bytes buffered
                 rp = rio.Rio(fd, bufsize)
                 assert rp.readlineb()
-            elif way == 1:                    # closed, then dropped
+            elif way == 1:  # closed, then dropped
                 rp = rio.Rio(fd, bufsize)
                 rp.readnb(rng.randrange(0, 300))
                 rp.close()
-            elif way == 2:                    # a with block
+            elif way == 2:  # a with block
                 with rio.Rio(fd, bufsize) as rp:
                     rp.peek()
-            elif way == 3:                    # closefd=True, dropped unclosed
+            elif way == 3:  # closefd=True, dropped unclosed
                 rp = rio.Rio(os.dup(fd), bufsize, closefd=True)
                 rp.read1(100)
-            elif way == 4:                    # closefd=True, closed
+            elif way == 4:  # closefd=True, closed
                 rp = rio.Rio(os.dup(fd), bufsize, closefd=True)
                 rp.readline()
                 rp.close()
                 rp.close()
-            elif way == 5:                    # never used: no buffer at all
+            elif way == 5:  # never used: no buffer at all
                 rp = rio.Rio(fd, bufsize)
-            elif way == 6:                    # a failed re-__init__: unusable
+            elif way == 6:  # a failed re-__init__: unusable
                 rp = rio.Rio(fd, bufsize)
                 rp.readlineb()
-                for call in (lambda: rp.__init__(fd, 0), rp.readlineb):
+                for call in (lambda r=rp: r.__init__(fd, 0), rp.readlineb):
                     try:
                         call()
                     except ValueError:
                         pass
                     else:
                         raise AssertionError("a failed re-__init__ left the Rio usable")
-            else:                             # re-__init__ drops the buffer
+            else:  # re-__init__ drops the buffer
                 rp = rio.Rio(fd, bufsize)
                 rp.readlineb()
                 rp.__init__(fd, 33)
                 rp.readnb(40)
             del rp
 
-        for i in range(2000):                 # warm-up
+        for i in range(2000):  # warm-up
             one(i)
         # The first quarter runs traced (tracemalloc slows the pure-Python
         # twin tenfold); descriptors and RSS are compared over the whole run.
@@ -241,12 +244,13 @@ def test_unbuffered_and_error_paths_no_growth(rio: ModuleType, traced: None) -> 
     os.set_blocking(r, False)
     payload = bytes(range(256)) * 16
     closed_r, closed_w = os.pipe()
-    os.close(closed_r)                        # writing to closed_w: EPIPE
+    os.close(closed_r)  # writing to closed_w: EPIPE
     try:
+
         def one(i: int) -> None:
             k = (i % 37) * 61 + 1
             assert rio.rio_writen(w, memoryview(payload)[:k]) == k
-            assert rio.rio_readn(r, 1 << 30) == payload[:k]   # short: EAGAIN
+            assert rio.rio_readn(r, 1 << 30) == payload[:k]  # short: EAGAIN
             with pytest.raises(BlockingIOError):
                 rio.rio_readn(r, 100000)
             with pytest.raises(BlockingIOError):
@@ -259,7 +263,7 @@ def test_unbuffered_and_error_paths_no_growth(rio: ModuleType, traced: None) -> 
                 rp.readlineb()
             rio.rio_writen(w, b"half a line")
             with pytest.raises(BlockingIOError):
-                rp.readlineb()                # keeps the half line
+                rp.readlineb()  # keeps the half line
             rio.rio_writen(w, b"\n")
             assert rp.readlineb() == b"half a line\n"
 
@@ -312,10 +316,11 @@ def _dropped_after_exception(rio: ModuleType, fd: int) -> object:
     return rp
 
 
-@pytest.mark.parametrize("make", [_dropped_plain, _dropped_with_buffered_bytes,
-                                  _dropped_after_eof, _dropped_after_exception])
-def test_closefd_true_dropped_without_close_closes_fd(rio: ModuleType,
-                                                      make: Maker) -> None:
+@pytest.mark.parametrize(
+    "make",
+    [_dropped_plain, _dropped_with_buffered_bytes, _dropped_after_eof, _dropped_after_exception],
+)
+def test_closefd_true_dropped_without_close_closes_fd(rio: ModuleType, make: Maker) -> None:
     r, w = os.pipe()
     try:
         os.write(w, b"abcdefghij" * 10)
@@ -341,7 +346,7 @@ def test_closefd_false_dropped_leaves_fd_open(rio: ModuleType) -> None:
         del rp
         gc.collect()
         assert fd_is_open(r)
-        assert os.read(r, 100) == b""        # the Rio had taken "rest" into its buffer
+        assert os.read(r, 100) == b""  # the Rio had taken "rest" into its buffer
     finally:
         os.close(r)
         if w >= 0:

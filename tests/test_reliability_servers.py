@@ -106,8 +106,10 @@ def run_load(server: ServerProcess, clients: int, lines: int) -> None:
     if hold is not None:  # every client was connected and served at the same time
         assert report.held >= before + clients, (report.held, before)
     assert_healthy(server)
-    print(f"{server.impl}-{server.mode}: {clients} clients x {lines} lines, "
-          f"{report.received} bytes in {report.seconds:.2f} s; held at once: {report.held}")
+    print(
+        f"{server.impl}-{server.mode}: {clients} clients x {lines} lines, "
+        f"{report.received} bytes in {report.seconds:.2f} s; held at once: {report.held}"
+    )
 
 
 @pytest.mark.parametrize("mode", CONCURRENT_MODES)
@@ -150,15 +152,20 @@ def test_thread_bookkeeping_is_linear_in_clients() -> None:
     assert len(active._threads) <= 64, "finished threads pile up"
 
 
-@pytest.mark.parametrize("mode, extra, clients", [
-    ("process", ("--max-clients", "1"), 20),
-    ("thread", ("--max-clients", "1"), 20),
-    ("prethreaded", ("--max-clients", "1"), 20),
-    ("prethreaded", ("--threads", "1"), 200),  # the sbuf queue (16) keeps filling up
-    ("event", ("--max-clients", "1"), 20),
-], ids=["process-max1", "thread-max1", "prethreaded-max1", "prethreaded-pool1", "event-max1"])
-def test_a_freed_slot_takes_the_next_client_at_once(impl: str, mode: str, extra, clients: int,
-                                                   start_server) -> None:
+@pytest.mark.parametrize(
+    "mode, extra, clients",
+    [
+        ("process", ("--max-clients", "1"), 20),
+        ("thread", ("--max-clients", "1"), 20),
+        ("prethreaded", ("--max-clients", "1"), 20),
+        ("prethreaded", ("--threads", "1"), 200),  # the sbuf queue (16) keeps filling up
+        ("event", ("--max-clients", "1"), 20),
+    ],
+    ids=["process-max1", "thread-max1", "prethreaded-max1", "prethreaded-pool1", "event-max1"],
+)
+def test_a_freed_slot_takes_the_next_client_at_once(
+    impl: str, mode: str, extra, clients: int, start_server
+) -> None:
     """A server that is full takes the next waiting client as soon as one leaves,
     not at its next 0.1 s poll (20 clients one at a time took ~2 s before)."""
     server = start_server(impl, mode, *extra)
@@ -183,8 +190,9 @@ def abort_clients(port: int, count: int, wave: int = 50) -> Dict[str, int]:
     - ``early``: half a line and the reset at once, maybe before ``accept``.
     """
     stats = {"partial": 0, "writing": 0, "early": 0, "writer_blocked": 0}
-    lines = b"".join(b"line %06d of a client that will not read its echo\n" % i
-                     for i in range(5000))[:256 * 1024]
+    lines = b"".join(
+        b"line %06d of a client that will not read its echo\n" % i for i in range(5000)
+    )[: 256 * 1024]
     for first in range(0, count, wave):
         batch = []
         try:
@@ -230,16 +238,18 @@ def check_resets(server: ServerProcess, count: int) -> None:
     settled = wait_until(lambda: server_fd_count(server.pid) <= baseline, timeout=5.0)
     assert settled, f"{server_fd_count(server.pid)} descriptors, baseline {baseline}; {stats}"
     if server.mode == "process":
-        assert wait_until(lambda: not children_of(server.pid), timeout=5.0), \
+        assert wait_until(lambda: not children_of(server.pid), timeout=5.0), (
             f"children left: {children_of(server.pid)}"
+        )
         assert not zombies_of(server.pid)
-    print(f"{server.impl}-{server.mode}: {stats}; descriptors {baseline} -> "
-          f"{server_fd_count(server.pid)} after {time.monotonic() - settle_from:.2f} s")
+    print(
+        f"{server.impl}-{server.mode}: {stats}; descriptors {baseline} -> "
+        f"{server_fd_count(server.pid)} after {time.monotonic() - settle_from:.2f} s"
+    )
 
 
 @pytest.mark.parametrize("mode", MODES)
-def test_resetting_clients_leave_no_descriptor_behind(impl: str, mode: str,
-                                                      start_server) -> None:
+def test_resetting_clients_leave_no_descriptor_behind(impl: str, mode: str, start_server) -> None:
     """Scaled down: 99 resets."""
     check_resets(start_server(impl, mode), 99)
 
@@ -291,7 +301,7 @@ def fill_descriptor_table(server: ServerProcess, bound: int = 200) -> List[socke
             try:
                 if recv_exactly(sock, len(line)) != line:
                     raise AssertionError(f"client {number}: wrong echo")
-            except socket.timeout:
+            except TimeoutError:
                 return held
         raise AssertionError(f"{bound} clients served under RLIMIT_NOFILE 64")
     except BaseException:
@@ -305,8 +315,9 @@ def check_exhaustion(server: ServerProcess, window: float) -> Dict[str, float]:
     try:
         served = len(held) - 1
         assert 32 <= served < 64, f"{served} clients served under RLIMIT_NOFILE 64"
-        assert wait_until(lambda: "Too many open files" in server.stderr(), timeout=2.0), \
+        assert wait_until(lambda: "Too many open files" in server.stderr(), timeout=2.0), (
             server.stderr()
+        )
         before, started = cpu_ticks(server.pid), time.monotonic()
         time.sleep(window)
         spent = (cpu_ticks(server.pid) - before) / CLK_TCK
@@ -352,9 +363,13 @@ def test_rlimit_64_does_not_bound_the_process_server(impl: str, start_server) ->
     exhaust.)"""
     server = start_server(impl, "process", preexec_fn=limit_descriptors_to_64)
     baseline = baseline_fds(server)
-    report = echo_load(server.port, 100, 5, timeout=60.0,
-                       while_held=lambda: (len(children_of(server.pid)),
-                                           server_fd_count(server.pid)))
+    report = echo_load(
+        server.port,
+        100,
+        5,
+        timeout=60.0,
+        while_held=lambda: (len(children_of(server.pid)), server_fd_count(server.pid)),
+    )
     assert not report.failures and report.received == report.expected, report
     children, fds = report.held  # type: ignore[misc]
     assert children >= 100 and fds <= baseline, report.held
@@ -366,8 +381,9 @@ def test_rlimit_64_does_not_bound_the_process_server(impl: str, start_server) ->
 # ------------------------------------------------------- 5. idle and slow clients
 
 
-def idle_clients_and_one_active(port: int, count: int, deadline: float,
-                                interval: float = 0.005) -> Dict[str, object]:
+def idle_clients_and_one_active(
+    port: int, count: int, deadline: float, interval: float = 0.005
+) -> Dict[str, object]:
     """``count`` idle clients (every other one sent half a line: slow, not
     silent) and one active client sending a line every ``interval`` s, all in
     one selector loop. Returns when every idle client saw EOF or a reset, or
@@ -401,7 +417,7 @@ def idle_clients_and_one_active(port: int, count: int, deadline: float,
                 if number == -1:
                     data = active.recv(64)
                     assert data and pending.startswith(data), (data, pending)
-                    pending = pending[len(data):]
+                    pending = pending[len(data) :]
                     if not pending and sent_at is not None:
                         now = time.monotonic()
                         rtts.append(now - sent_at)
@@ -459,19 +475,24 @@ def check_idle(server: ServerProcess, count: int, idle_timeout: float, bound: fl
     p99 = result["p99"]
     assert p99 < 0.050, f"active client p99 {p99 * 1000:.1f} ms, worst {rtts[-1] * 1000:.1f} ms"
     assert_healthy(server)
-    return (f"idle closed after {min(closed.values()):.2f}..{max(closed.values()):.2f} s; "
-            f"{len(rtts)} round trips, p50 {rtts[len(rtts) // 2] * 1000:.2f} ms, "
-            f"p99 {p99 * 1000:.2f} ms, max {rtts[-1] * 1000:.2f} ms")
+    return (
+        f"idle closed after {min(closed.values()):.2f}..{max(closed.values()):.2f} s; "
+        f"{len(rtts)} round trips, p50 {rtts[len(rtts) // 2] * 1000:.2f} ms, "
+        f"p99 {p99 * 1000:.2f} ms, max {rtts[-1] * 1000:.2f} ms"
+    )
 
 
-@pytest.mark.parametrize("count, idle_timeout, bound", [
-    pytest.param(100, 0.5, 1.0, id="100-idle-0.5s"),  # scaled down for the default run
-    pytest.param(500, 2.0, 3.0, id="500-idle-2s", marks=pytest.mark.stress),  # issue 5
-])
+@pytest.mark.parametrize(
+    "count, idle_timeout, bound",
+    [
+        pytest.param(100, 0.5, 1.0, id="100-idle-0.5s"),  # scaled down for the default run
+        pytest.param(500, 2.0, 3.0, id="500-idle-2s", marks=pytest.mark.stress),  # issue 5
+    ],
+)
 @pytest.mark.parametrize("mode", ["thread", "event"])
 def test_idle_clients_closed_while_an_active_one_is_served(
-        impl: str, mode: str, count: int, idle_timeout: float, bound: float,
-        start_server) -> None:
+    impl: str, mode: str, count: int, idle_timeout: float, bound: float, start_server
+) -> None:
     """--idle-timeout T: every idle client closed within ``bound`` s while an
     active client's round-trip p99 stays under 50 ms (issue 5: 500, 2 s, 3 s)."""
     server = start_server(impl, mode, "--idle-timeout", f"{idle_timeout:g}")
@@ -487,8 +508,9 @@ def test_event_server_holds_2000_connections(impl: str, start_server) -> None:
     raise_nofile_limit(2300)
     server = start_server(impl, "event")
     base = baseline_fds(server)
-    report = echo_load(server.port, 2000, 3, timeout=60.0,
-                       while_held=lambda: server_fd_count(server.pid))
+    report = echo_load(
+        server.port, 2000, 3, timeout=60.0, while_held=lambda: server_fd_count(server.pid)
+    )
     assert not report.failures and report.received == report.expected, report
     assert report.held >= base + 2000, (report.held, base)
     assert wait_until(lambda: server_fd_count(server.pid) <= base, timeout=5.0)
@@ -507,8 +529,9 @@ def check_port_needs_reuseaddr(port: int) -> None:
     it without SO_REUSEADDR fails: the next round's bind needs the option.
     (The count of TIME_WAIT sockets need not grow every round: on loopback,
     Linux may recycle one for a new connection with the same ports.)"""
-    assert wait_until(lambda: time_waits(port) > 0, timeout=2.0), \
+    assert wait_until(lambda: time_waits(port) > 0, timeout=2.0), (
         f"no TIME_WAIT on port {port}: {local_tcp_states(port)}"
+    )
     failure = bind_without_reuseaddr(port)
     assert failure is not None and failure.errno == errno.EADDRINUSE, failure
 
@@ -589,8 +612,9 @@ def check_restarts(impl: str, mode: str, rounds: int, cli_every: int) -> None:
         check_port_needs_reuseaddr(port)
         assert "LISTEN" not in local_tcp_states(port), "a stopped server still listens"
     assert len(os.listdir("/proc/self/fd")) <= fds, "the in-process servers leaked descriptors"
-    assert wait_until(lambda: set(children_of(os.getpid())) <= children, timeout=2.0), \
+    assert wait_until(lambda: set(children_of(os.getpid())) <= children, timeout=2.0), (
         "a child of an in-process server outlived it"
+    )
 
 
 @pytest.mark.parametrize("mode", MODES)

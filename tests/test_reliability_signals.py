@@ -39,21 +39,21 @@ from typing import Any, Callable, Iterator, List, Optional, Tuple
 import pytest
 
 pytestmark = pytest.mark.skipif(
-    not hasattr(signal, "setitimer") or not hasattr(signal, "pthread_kill"),
-    reason="POSIX signals")
+    not hasattr(signal, "setitimer") or not hasattr(signal, "pthread_kill"), reason="POSIX signals"
+)
 
 MiB = 1 << 20
 # CSAPP_TEST_SCALE < 1 (valgrind, sanitizers) shrinks the default run, to 256 KiB + 1 at least.
 SCALE = float(os.environ.get("CSAPP_TEST_SCALE", "1") or "1")
 DEFAULT_SIZE = (MiB if SCALE >= 1 else max(256 << 10, int(MiB * SCALE))) + 1
 STRESS_SIZE = {"pipe": 4 * MiB + 1, "socketpair": 16 * MiB + 1}
-STORM = 0.001                      # seconds between SIGALRMs
-MIN_SIGNALS = 10 if SCALE >= 1 else 2      # handled during one transfer, at least
+STORM = 0.001  # seconds between SIGALRMs
+MIN_SIGNALS = 10 if SCALE >= 1 else 2  # handled during one transfer, at least
 MIN_INTERRUPTIONS = 5 if SCALE >= 1 else 1  # raising handler runs per transfer
 
 # (read-like, write-like) system call numbers, for /proc/self/task/TID/syscall
 SYSCALLS = {
-    "x86_64": ({0, 19, 17, 295}, {1, 20, 18, 296}),   # read readv pread64 preadv
+    "x86_64": ({0, 19, 17, 295}, {1, 20, 18, 296}),  # read readv pread64 preadv
     "aarch64": ({63, 65, 67, 69}, {64, 66, 68, 70}),
 }
 
@@ -69,7 +69,7 @@ def make_data(size: int, seed: int) -> bytes:
     """Random bytes; newlines about every 256 bytes, and some long lines."""
     rng = random.Random(seed)
     data = bytearray(rng.randbytes(size))
-    for start in range(0, size, 300_000):           # a 20 KB line now and then
+    for start in range(0, size, 300_000):  # a 20 KB line now and then
         end = min(size, start + 20_000)
         data[start:end] = data[start:end].replace(b"\n", b"N")
     return bytes(data)
@@ -157,6 +157,7 @@ def storm(handler: Callable[[int, Any], None]) -> Iterator[None]:
 def raising_on(signum: int) -> Iterator[None]:
     def handler(sig: int, frame: Any) -> None:
         raise Alarm("signal")
+
     old = signal.signal(signum, handler)
     try:
         yield
@@ -165,8 +166,7 @@ def raising_on(signum: int) -> Iterator[None]:
         signal.signal(signum, old)
 
 
-def join(thread: threading.Thread, errors: List[BaseException],
-         timeout: float = 60.0) -> None:
+def join(thread: threading.Thread, errors: List[BaseException], timeout: float = 60.0) -> None:
     thread.join(timeout)
     assert not thread.is_alive(), f"{thread.name} hung"
     if errors:
@@ -199,7 +199,7 @@ def blocked_in(tid: int, calls: set, fd: int) -> bool:
     except OSError:
         return False
     if len(fields) < 2 or not fields[0].isdigit():
-        return False                                 # "running"
+        return False  # "running"
     return int(fields[0]) in calls and int(fields[1], 16) == fd
 
 
@@ -226,25 +226,39 @@ def wait_for(predicate: Callable[[], bool], timeout: float) -> bool:
 
 
 needs_proc_syscall = pytest.mark.skipif(
-    syscall_numbers() is None, reason="needs /proc/self/task/TID/syscall (x86_64, aarch64)")
+    syscall_numbers() is None, reason="needs /proc/self/task/TID/syscall (x86_64, aarch64)"
+)
 
 
 # ------------------------------------------- a storm of non-raising SIGALRMs
 
 
-def writer_thread(rio: ModuleType, chan: Chan, data: bytes, seed: int,
-                  counter: Counter, errors: List[BaseException]) -> threading.Thread:
+def writer_thread(
+    rio: ModuleType,
+    chan: Chan,
+    data: bytes,
+    seed: int,
+    counter: Counter,
+    errors: List[BaseException],
+) -> threading.Thread:
     """rio_writen in random chunks; after each one it waits for the next
     SIGALRM, so that signals land while the reader waits in read(2)."""
+
     def run() -> None:
         rng = random.Random(seed)
         view = memoryview(data)
         pos = 0
         try:
             while pos < len(view):
-                size = rng.choice((1, rng.randrange(1, 4096), rng.randrange(1, 1 << 16),
-                                   rng.randrange(1, 1 << 17)))
-                chunk = view[pos:pos + size]
+                size = rng.choice(
+                    (
+                        1,
+                        rng.randrange(1, 4096),
+                        rng.randrange(1, 1 << 16),
+                        rng.randrange(1, 1 << 17),
+                    )
+                )
+                chunk = view[pos : pos + size]
                 sent = rio.rio_writen(chan.w, chunk)
                 assert sent == len(chunk), (sent, len(chunk))
                 pos += sent
@@ -253,13 +267,15 @@ def writer_thread(rio: ModuleType, chan: Chan, data: bytes, seed: int,
             errors.append(exc)
         finally:
             chan.close_w()
+
     thread = threading.Thread(target=run, daemon=True, name="storm-writer")
     thread.start()
     return thread
 
 
-def read_all_mixed(rio: ModuleType, fd: int, data: bytes, seed: int,
-                   unbuffered_only: bool) -> Tuple[int, int]:
+def read_all_mixed(
+    rio: ModuleType, fd: int, data: bytes, seed: int, unbuffered_only: bool
+) -> Tuple[int, int]:
     """Read the whole stream in the main thread with a random mix of calls;
     check every piece against the stream as it comes. (calls, unbuffered calls)"""
     rng = random.Random(seed)
@@ -267,12 +283,18 @@ def read_all_mixed(rio: ModuleType, fd: int, data: bytes, seed: int,
     got = 0
     calls = unbuffered = 0
     try:
-        for _ in range(4 * len(data) + 10):          # bounded: a byte a call at worst
+        for _ in range(4 * len(data) + 10):  # bounded: a byte a call at worst
             calls += 1
-            k = rng.choice((1, rng.randrange(1, 100), rng.randrange(1, 20_000),
-                            rng.randrange(1, 300_000)))
-            way = "rio_readn" if unbuffered_only else rng.choice(
-                ("readnb", "readlineb", "read", "readinto", "rio_readn", "readline"))
+            k = rng.choice(
+                (1, rng.randrange(1, 100), rng.randrange(1, 20_000), rng.randrange(1, 300_000))
+            )
+            way = (
+                "rio_readn"
+                if unbuffered_only
+                else rng.choice(
+                    ("readnb", "readlineb", "read", "readinto", "rio_readn", "readline")
+                )
+            )
             if way == "rio_readn" and rp.buffered == 0:
                 piece = rio.rio_readn(fd, k)
                 unbuffered += 1
@@ -284,13 +306,14 @@ def read_all_mixed(rio: ModuleType, fd: int, data: bytes, seed: int,
                 piece = rp.read(k)
             elif way == "readinto":
                 buf = bytearray(k)
-                piece = bytes(buf[:rp.readinto(buf)])
+                piece = bytes(buf[: rp.readinto(buf)])
             else:
                 piece = rp.readnb(k)
             if not piece:
                 break
-            assert data[got:got + len(piece)] == piece, (
-                f"{way}: wrong bytes at offset {got} (piece of {len(piece)})")
+            assert data[got : got + len(piece)] == piece, (
+                f"{way}: wrong bytes at offset {got} (piece of {len(piece)})"
+            )
             got += len(piece)
         assert got == len(data), f"EOF after {got} of {len(data)} bytes"
         assert rp.readnb(1) == b"" and rio.rio_readn(fd, 1) == b""
@@ -307,10 +330,11 @@ def run_storm_transfer(rio: ModuleType, kind: str, size: int, reader: str) -> No
     with channel(kind) as chan, storm(counter):
         thread = writer_thread(rio, chan, data, seed, counter, errors)
         try:
-            calls, unbuffered = read_all_mixed(rio, chan.r, data, seed + 1,
-                                               unbuffered_only=reader == "rio_readn")
+            calls, unbuffered = read_all_mixed(
+                rio, chan.r, data, seed + 1, unbuffered_only=reader == "rio_readn"
+            )
         finally:
-            chan.close(chan.r)          # a writer still blocked gets EPIPE
+            chan.close(chan.r)  # a writer still blocked gets EPIPE
             join(thread, errors)
     print(f"{rio.__name__} {kind}: {len(data)} bytes, {counter.count} SIGALRMs handled")
     assert counter.count >= MIN_SIGNALS, f"only {counter.count} signals during the transfer"
@@ -356,14 +380,13 @@ def run_storm_main_writer(rio: ModuleType, kind: str, size: int) -> None:
             rp.close()
 
     with channel(kind) as chan:
-        thread = threading.Thread(target=reader, args=(chan.r,), daemon=True,
-                                  name="storm-reader")
+        thread = threading.Thread(target=reader, args=(chan.r,), daemon=True, name="storm-reader")
         thread.start()
         try:
             with storm(counter):
                 assert rio.rio_writen(chan.w, data) == len(data)
         finally:
-            chan.close_w()                      # the reader sees EOF in any case
+            chan.close_w()  # the reader sees EOF in any case
             join(thread, errors)
     assert b"".join(received) == data
     print(f"{rio.__name__} {kind}: {len(data)} bytes, {counter.count} SIGALRMs handled")
@@ -403,8 +426,9 @@ def run_raising_writen(rio: ModuleType, kind: str, size: int) -> None:
         rng = random.Random(seed)
         try:
             while len(received) < len(data) and not finished.is_set():
-                if not wait_for(lambda: finished.is_set()
-                                or settled_in_write(main_tid, writes, w, r), 10):
+                if not wait_for(
+                    lambda: finished.is_set() or settled_in_write(main_tid, writes, w, r), 10
+                ):
                     raise AssertionError("rio_writen never blocked in write(2)")
                 if finished.is_set():
                     break
@@ -414,9 +438,10 @@ def run_raising_writen(rio: ModuleType, kind: str, size: int) -> None:
                 if not acked.wait(5):
                     raise AssertionError(
                         "the raising handler did not run while rio_writen was blocked "
-                        f"(interruption {sent[0]}, {len(received)} bytes read)")
+                        f"(interruption {sent[0]}, {len(received)} bytes read)"
+                    )
                 if rng.random() < 0.2:
-                    continue                # interrupt again with nothing drained
+                    continue  # interrupt again with nothing drained
                 want = min(rng.randrange(1, 1 << 16), len(data) - len(received))
                 while want > 0:
                     piece = os.read(r, want)
@@ -463,7 +488,8 @@ def run_raising_writen(rio: ModuleType, kind: str, size: int) -> None:
                         late += 1
                         assert late == 1 and len(received) + pending(r) == len(data), (
                             "Alarm raised outside rio_writen (no characters_written) "
-                            f"with {len(received) + pending(r)} of {len(data)} bytes out")
+                            f"with {len(received) + pending(r)} of {len(data)} bytes out"
+                        )
                         written = len(data) - done
                     assert 0 <= written <= len(data) - done
                     done += written
@@ -473,13 +499,14 @@ def run_raising_writen(rio: ModuleType, kind: str, size: int) -> None:
                     # in the channel; together they are exactly what went out.
                     assert len(received) + pending(r) == done, (
                         f"characters_written={written}: the peer has {len(received)}, "
-                        f"the channel {pending(r)}, rio_writen says {done}")
+                        f"the channel {pending(r)}, rio_writen says {done}"
+                    )
                     acked.set()
         finally:
             finished.set()
             acked.set()
             if done != len(data):
-                chan.close_w()          # a failure: the peer's read sees EOF
+                chan.close_w()  # a failure: the peer's read sees EOF
             join(thread, errors)
         # Let the peer's tail arrive: read what is left in the channel.
         os.set_blocking(r, False)
@@ -490,8 +517,10 @@ def run_raising_writen(rio: ModuleType, kind: str, size: int) -> None:
                     break
                 received.extend(piece)
     assert done == len(data)
-    print(f"{rio.__name__} {kind}: {len(data)} bytes, rio_writen interrupted "
-          f"{interrupts} times ({zero} with nothing written, {late} late)")
+    print(
+        f"{rio.__name__} {kind}: {len(data)} bytes, rio_writen interrupted "
+        f"{interrupts} times ({zero} with nothing written, {late} late)"
+    )
     assert interrupts == sent[0] and interrupts >= MIN_INTERRUPTIONS, (interrupts, sent[0])
     assert bytes(received) == data, "the peer's bytes are not the stream"
 
@@ -505,8 +534,7 @@ def test_raising_handler_during_writen_repeatedly(rio: ModuleType, kind: str) ->
 @pytest.mark.stress
 @needs_proc_syscall
 @pytest.mark.parametrize("kind", ["pipe", "socketpair"])
-def test_raising_handler_during_writen_repeatedly_stress(rio: ModuleType,
-                                                         kind: str) -> None:
+def test_raising_handler_during_writen_repeatedly_stress(rio: ModuleType, kind: str) -> None:
     run_raising_writen(rio, kind, STRESS_SIZE[kind])
 
 
@@ -535,16 +563,20 @@ def run_raising_rio_reads(rio: ModuleType, kind: str, size: int) -> None:
         try:
             while pos < len(view) and not finished.is_set():
                 size = rng.choice((1, rng.randrange(1, 1000), rng.randrange(1, 1 << 16)))
-                chunk = view[pos:pos + size]
+                chunk = view[pos : pos + size]
                 assert rio.rio_writen(w, chunk) == len(chunk)
                 pos += len(chunk)
                 if rng.random() < 0.3 and pos < len(view):
                     # Blocked in read(2) with nothing to read: only the
                     # signal can end that read.
-                    if not wait_for(lambda: finished.is_set()
-                                    or (blocked_in(main_tid, reads, r)
-                                        and pending(r) == 0), 1):
-                        continue            # the reader is not waiting: no signal
+                    if not wait_for(
+                        lambda: (
+                            finished.is_set()
+                            or (blocked_in(main_tid, reads, r) and pending(r) == 0)
+                        ),
+                        1,
+                    ):
+                        continue  # the reader is not waiting: no signal
                     if finished.is_set():
                         break
                     acked.clear()
@@ -553,7 +585,8 @@ def run_raising_rio_reads(rio: ModuleType, kind: str, size: int) -> None:
                     if not acked.wait(5):
                         raise AssertionError(
                             "the raising handler did not run while a Rio call was "
-                            f"blocked in read(2) (interruption {sent[0]})")
+                            f"blocked in read(2) (interruption {sent[0]})"
+                        )
         except (BrokenPipeError, ConnectionResetError) as exc:
             if not finished.is_set():
                 errors.append(exc)
@@ -571,8 +604,9 @@ def run_raising_rio_reads(rio: ModuleType, kind: str, size: int) -> None:
         got = interrupts = 0
         try:
             for _ in range(4 * len(data) + 10):
-                k = rng.choice((rng.randrange(1, 100), rng.randrange(1, 20_000),
-                                rng.randrange(1, 300_000)))
+                k = rng.choice(
+                    (rng.randrange(1, 100), rng.randrange(1, 20_000), rng.randrange(1, 300_000))
+                )
                 way = rng.choice(("readnb", "readlineb", "read", "readinto", "line"))
                 try:
                     if way == "readnb":
@@ -585,26 +619,26 @@ def run_raising_rio_reads(rio: ModuleType, kind: str, size: int) -> None:
                         piece = rp.read(k)
                     else:
                         buf = bytearray(k)
-                        piece = bytes(buf[:rp.readinto(buf)])
+                        piece = bytes(buf[: rp.readinto(buf)])
                 except Alarm:
                     interrupts += 1
                     acked.set()
                     continue
                 if not piece:
                     break
-                assert data[got:got + len(piece)] == piece, (
+                assert data[got : got + len(piece)] == piece, (
                     f"{way}: wrong bytes at offset {got} after {interrupts} "
-                    "interruptions: a byte lost or repeated")
+                    "interruptions: a byte lost or repeated"
+                )
                 got += len(piece)
         finally:
             finished.set()
             acked.set()
             rp.close()
-            chan.close(r)               # a peer still writing gets EPIPE
+            chan.close(r)  # a peer still writing gets EPIPE
             join(thread, errors)
     assert got == len(data), f"EOF after {got} of {len(data)} bytes"
-    print(f"{rio.__name__} {kind}: {len(data)} bytes, Rio calls interrupted "
-          f"{interrupts} times")
+    print(f"{rio.__name__} {kind}: {len(data)} bytes, Rio calls interrupted {interrupts} times")
     assert interrupts == sent[0] and interrupts >= MIN_INTERRUPTIONS, (interrupts, sent[0])
 
 
@@ -617,6 +651,5 @@ def test_raising_handler_during_rio_reads_repeatedly(rio: ModuleType, kind: str)
 @pytest.mark.stress
 @needs_proc_syscall
 @pytest.mark.parametrize("kind", ["pipe", "socketpair"])
-def test_raising_handler_during_rio_reads_repeatedly_stress(rio: ModuleType,
-                                                            kind: str) -> None:
+def test_raising_handler_during_rio_reads_repeatedly_stress(rio: ModuleType, kind: str) -> None:
     run_raising_rio_reads(rio, kind, STRESS_SIZE[kind])

@@ -24,8 +24,10 @@ import pytest
 
 from rioutil import Fds, Watchdog, Writer
 
-pytestmark = [pytest.mark.skipif(os.name != "posix", reason="POSIX descriptors"),
-              pytest.mark.usefixtures("watchdog")]
+pytestmark = [
+    pytest.mark.skipif(os.name != "posix", reason="POSIX descriptors"),
+    pytest.mark.usefixtures("watchdog"),
+]
 
 MSG_CLOSED = "^I/O operation on closed Rio$"
 MSG_UNINIT = "^I/O operation on uninitialized Rio$"
@@ -40,11 +42,12 @@ EBADF_TEXT = str(OSError(errno.EBADF, os.strerror(errno.EBADF)))
 
 
 def split(data: bytes, size: int) -> List[bytes]:
-    return [data[i:i + size] for i in range(0, len(data), size)]
+    return [data[i : i + size] for i in range(0, len(data), size)]
 
 
-def fed(rio: ModuleType, fds: Fds, data: bytes, bufsize: Optional[int] = None,
-        eof: bool = True) -> Tuple[Any, int]:
+def fed(
+    rio: ModuleType, fds: Fds, data: bytes, bufsize: Optional[int] = None, eof: bool = True
+) -> Tuple[Any, int]:
     """A ``Rio`` over a pipe already holding ``data`` (closed after it if ``eof``)."""
     assert len(data) <= 65536
     r, w = fds.pipe()
@@ -56,8 +59,9 @@ def fed(rio: ModuleType, fds: Fds, data: bytes, bufsize: Optional[int] = None,
     return rp, w
 
 
-def threaded(rio: ModuleType, fds: Fds, data: bytes, bufsize: int, chunk: int,
-             pause: float = 0.0) -> Tuple[Any, Writer]:
+def threaded(
+    rio: ModuleType, fds: Fds, data: bytes, bufsize: int, chunk: int, pause: float = 0.0
+) -> Tuple[Any, Writer]:
     """A ``Rio`` over a pipe that a thread fills in ``chunk``-byte writes."""
     r, w = fds.pipe()
     writer = Writer(fds, w, split(data, chunk), pause=pause)
@@ -98,10 +102,9 @@ def test_readlineb_eof_with_nothing(rio: ModuleType, fds: Fds) -> None:
 
 @pytest.mark.parametrize("bufsize", [1, 3, 16, 8192])
 @pytest.mark.parametrize("maxlen", [2, 3, 5, 21, 22, 23, 100])
-def test_readlineb_maxlen(rio: ModuleType, fds: Fds, bufsize: int,
-                          maxlen: int) -> None:
+def test_readlineb_maxlen(rio: ModuleType, fds: Fds, bufsize: int, maxlen: int) -> None:
     """At most ``maxlen - 1`` bytes; a longer line comes in pieces, nothing lost."""
-    line = bytes(range(48, 48 + 21)) + b"\n"   # 22 bytes with the newline
+    line = bytes(range(48, 48 + 21)) + b"\n"  # 22 bytes with the newline
     data = line + b"second\n"
     rp, _ = fed(rio, fds, data, bufsize)
     first = []
@@ -120,8 +123,8 @@ def test_readlineb_maxlen(rio: ModuleType, fds: Fds, bufsize: int,
 
 def test_readlineb_maxlen_exact_fit(rio: ModuleType, fds: Fds) -> None:
     rp, _ = fed(rio, fds, b"abcd\nabcd\n", 4)
-    assert rp.readlineb(6) == b"abcd\n"        # 5 bytes fit in maxlen - 1
-    assert rp.readlineb(5) == b"abcd"          # the newline would be byte 5
+    assert rp.readlineb(6) == b"abcd\n"  # 5 bytes fit in maxlen - 1
+    assert rp.readlineb(5) == b"abcd"  # the newline would be byte 5
     assert rp.readlineb(5) == b"\n"
     assert rp.readlineb(5) == b""
 
@@ -264,16 +267,23 @@ def test_readinto_buffers(rio: ModuleType, fds: Fds, bufsize: int) -> None:
     assert arr.tobytes() == data[30:70]
     assert rp.readinto(bytearray()) == 0
     big = bytearray(b"\xee" * 200)
-    assert rp.readinto(big) == 130                  # short only at EOF
+    assert rp.readinto(big) == 130  # short only at EOF
     assert big[:130] == data[70:] and big[130:] == b"\xee" * 70
     assert rp.readinto(big) == 0
 
 
-@pytest.mark.parametrize("make", [
-    lambda: b"readonly", lambda: memoryview(b"readonly"),
-    lambda: memoryview(bytearray(8)).toreadonly(), lambda: "text", lambda: None,
-    lambda: 8, lambda: memoryview(bytearray(8))[::2],
-])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: b"readonly",
+        lambda: memoryview(b"readonly"),
+        lambda: memoryview(bytearray(8)).toreadonly(),
+        lambda: "text",
+        lambda: None,
+        lambda: 8,
+        lambda: memoryview(bytearray(8))[::2],
+    ],
+)
 def test_readinto_rejects(rio: ModuleType, fds: Fds, make: Callable[[], Any]) -> None:
     rp, _ = fed(rio, fds, b"abcdefgh")
     assert rp.peek() == b"abcdefgh"
@@ -289,7 +299,7 @@ def test_readinto_rejects(rio: ModuleType, fds: Fds, make: Callable[[], Any]) ->
 def test_readline_size(rio: ModuleType, fds: Fds) -> None:
     rp, _ = fed(rio, fds, b"abcdef\nxy\n", 4)
     assert rp.readline(0) == b""
-    assert rp.buffered == 0                 # readline(0) reads nothing
+    assert rp.buffered == 0  # readline(0) reads nothing
     assert rp.readline(3) == b"abc"
     assert rp.readline(4) == b"def\n"
     assert rp.readline(0) == b""
@@ -375,14 +385,14 @@ def test_read1_at_most_one_read(rio: ModuleType, fds: Fds) -> None:
     assert rp.read1(0) == b""
     assert rp.read1(100) == b"abc"
     os.write(w, b"defghijklmnop")
-    assert rp.read1(2) == b"de"             # one read of bufsize bytes
+    assert rp.read1(2) == b"de"  # one read of bufsize bytes
     assert rp.buffered == 6
-    assert rp.read1() == b"fghijk"          # the buffer, no read
-    assert rp.read1(-1) == b"lmnop"         # one read
+    assert rp.read1() == b"fghijk"  # the buffer, no read
+    assert rp.read1(-1) == b"lmnop"  # one read
     os.write(w, b"q" * 100)
-    assert rp.read1(50) == b"q" * 50         # larger than bufsize: one read
+    assert rp.read1(50) == b"q" * 50  # larger than bufsize: one read
     assert rp.buffered == 0
-    assert rp.read1(None) == b"q" * 8        # one read of bufsize
+    assert rp.read1(None) == b"q" * 8  # one read of bufsize
     assert rp.read1(100) == b"q" * 42
     with pytest.raises(BlockingIOError):
         rp.read1(1)
@@ -393,8 +403,8 @@ def test_read1_at_most_one_read(rio: ModuleType, fds: Fds) -> None:
 def test_read1_eof(rio: ModuleType, fds: Fds) -> None:
     rp, _ = fed(rio, fds, b"xyz", 1)
     assert rp.read1(1) == b"x"
-    assert rp.read1() == b"y"                  # one read of bufsize
-    assert rp.read1(5) == b"z"                 # n > bufsize: one read of n
+    assert rp.read1() == b"y"  # one read of bufsize
+    assert rp.read1(5) == b"z"  # n > bufsize: one read of n
     assert rp.read1(5) == b""
     assert rp.read1() == b""
 
@@ -417,17 +427,17 @@ def test_peek(rio: ModuleType, fds: Fds) -> None:
     rp = rio.Rio(r, 4)
     os.set_blocking(r, False)
     os.write(w, b"abcdefg")
-    assert rp.peek() == b"abcd"             # one read of bufsize
-    assert rp.peek(1) == b"abcd"            # nothing consumed, no read
+    assert rp.peek() == b"abcd"  # one read of bufsize
+    assert rp.peek(1) == b"abcd"  # nothing consumed, no read
     assert rp.peek(100) == b"abcd"
     assert rp.buffered == 4
     assert rp.read(1) == b"a"
-    assert rp.peek() == b"bcd"              # buffered bytes only
+    assert rp.peek() == b"bcd"  # buffered bytes only
     assert rp.read(3) == b"bcd"
     assert rp.peek(0) == b"efg"
     with pytest.raises(BlockingIOError):
-        rp.readlineb()                      # no newline yet: it would block
-    assert rp.buffered == 3                 # ... and kept what it had
+        rp.readlineb()  # no newline yet: it would block
+    assert rp.buffered == 3  # ... and kept what it had
     fds.close(w)
     assert rp.readlineb() == b"efg"
 
@@ -457,8 +467,14 @@ def test_iteration(rio: ModuleType, fds: Fds) -> None:
     rp, _ = fed(rio, fds, data, 5)
     assert iter(rp) is rp
     lines = list(rp)
-    assert lines == [b"a\n", b"\n", b"bb\n", b"L" * (rio.MAXLINE - 1),
-                     b"L" * (9000 - rio.MAXLINE + 1) + b"\n", b"tail"]
+    assert lines == [
+        b"a\n",
+        b"\n",
+        b"bb\n",
+        b"L" * (rio.MAXLINE - 1),
+        b"L" * (9000 - rio.MAXLINE + 1) + b"\n",
+        b"tail",
+    ]
     with pytest.raises(StopIteration):
         next(rp)
     assert list(rp) == []
@@ -471,7 +487,7 @@ def test_readlines(rio: ModuleType, fds: Fds) -> None:
         (None, [b"ab\n", b"cd\n", b"ef\n", b"g" * 8191, b"g" * 809]),
         (0, [b"ab\n", b"cd\n", b"ef\n", b"g" * 8191, b"g" * 809]),
         (1, [b"ab\n"]),
-        (3, [b"ab\n"]),                     # the total reached the hint
+        (3, [b"ab\n"]),  # the total reached the hint
         (4, [b"ab\n", b"cd\n"]),
         (7, [b"ab\n", b"cd\n", b"ef\n"]),
         (10, [b"ab\n", b"cd\n", b"ef\n", b"g" * 8191]),
@@ -479,7 +495,7 @@ def test_readlines(rio: ModuleType, fds: Fds) -> None:
         rp, _ = fed(rio, fds, data, 4)
         assert rp.readlines(hint) == expected, hint
         rest = b"".join(expected)
-        assert rp.read() == data[len(rest):]
+        assert rp.read() == data[len(rest) :]
 
 
 def test_readlines_wrong_type(rio: ModuleType, fds: Fds) -> None:
@@ -494,7 +510,7 @@ def test_readlines_wrong_type(rio: ModuleType, fds: Fds) -> None:
 
 def test_file_protocol(rio: ModuleType, fds: Fds) -> None:
     rp, _ = fed(rio, fds, b"abc\ndef", 4)
-    assert issubclass(type(rp), io.BufferedIOBase)   # (no type narrowing)
+    assert issubclass(type(rp), io.BufferedIOBase)  # (no type narrowing)
     assert issubclass(type(rp), io.IOBase)
     assert rp.readable() is True
     assert rp.writable() is False
@@ -528,12 +544,13 @@ def test_close_idempotent_and_drops_buffer(rio: ModuleType, fds: Fds) -> None:
     assert rp.closed is True
     rp.close()
     assert rp.closed is True
-    os.fstat(r)                               # closefd=False: still open
-    assert os.read(r, 10) == b"ef"            # the buffer "bcd" was dropped
+    os.fstat(r)  # closefd=False: still open
+    assert os.read(r, 10) == b"ef"  # the buffer "bcd" was dropped
 
 
 def closed_calls(rp: Any, rio: ModuleType) -> List[Tuple[str, Callable[[], Any]]]:
     """Every operation of the contract, as (name, thunk)."""
+
     def enter() -> None:
         with rp:
             raise AssertionError("entered")
@@ -555,7 +572,7 @@ def closed_calls(rp: Any, rio: ModuleType) -> List[Tuple[str, Callable[[], Any]]
         ("readlines", lambda: rp.readlines()),
         ("iter", lambda: iter(rp)),
         ("next", lambda: next(rp)),
-        ("for", lambda: [line for line in rp]),
+        ("for", lambda: list(rp)),
         ("buffered", lambda: rp.buffered),
         ("fileno", lambda: rp.fileno()),
         ("readable", lambda: rp.readable()),
@@ -573,7 +590,7 @@ def test_every_call_after_close(rio: ModuleType, fds: Fds) -> None:
     rp, _ = fed(rio, fds, b"data\n")
     assert rp.peek() == b"data\n"
     rp.close()
-    for name, call in closed_calls(rp, rio):
+    for _name, call in closed_calls(rp, rio):
         with pytest.raises(ValueError, match=MSG_CLOSED):
             call()
     rp.close()
@@ -606,7 +623,7 @@ def test_closefd(rio: ModuleType, fds: Fds) -> None:
     r, w = fds.pipe()
     rp = rio.Rio(r, closefd=False)
     rp.close()
-    os.fstat(r)                                # still open
+    os.fstat(r)  # still open
     r2, w2 = fds.pipe()
     fds.forget(r2)
     with rio.Rio(r2, closefd=True) as rp2:
@@ -615,7 +632,7 @@ def test_closefd(rio: ModuleType, fds: Fds) -> None:
     with pytest.raises(OSError) as info:
         os.fstat(r2)
     assert info.value.errno == errno.EBADF
-    rp2.close()                                # idempotent: no second close
+    rp2.close()  # idempotent: no second close
 
 
 def test_closefd_on_garbage_collection(rio: ModuleType, fds: Fds) -> None:
@@ -624,7 +641,7 @@ def test_closefd_on_garbage_collection(rio: ModuleType, fds: Fds) -> None:
     rp = rio.Rio(r)
     del rp
     gc.collect()
-    os.fstat(r)                                # not owned: still open
+    os.fstat(r)  # not owned: still open
     r2, w2 = fds.pipe()
     fds.forget(r2)
     rp = rio.Rio(r2, closefd=True)
@@ -654,7 +671,7 @@ def test_bufsize_out_of_range(rio: ModuleType, fds: Fds, bufsize: int) -> None:
         rio.Rio(r, bufsize)
     with pytest.raises(ValueError, match=MSG_BUFSIZE):
         rio.Rio(r, bufsize=bufsize, closefd=True)
-    os.fstat(r)                                # a failed Rio closes nothing
+    os.fstat(r)  # a failed Rio closes nothing
 
 
 @pytest.mark.parametrize("bufsize", ["8", 8.0, None])
@@ -666,12 +683,12 @@ def test_bufsize_wrong_type(rio: ModuleType, fds: Fds, bufsize: Any) -> None:
 
 def test_bufsize_limits_accepted(rio: ModuleType, fds: Fds) -> None:
     r, w = fds.pipe()
-    rio.Rio(r, 2**30).close()                  # allowed (nothing read)
+    rio.Rio(r, 2**30).close()  # allowed (nothing read)
     os.write(w, b"one\ntwo\n")
     fds.close(w)
     rp = rio.Rio(r, 1)
     assert rp.readlineb() == b"one\n"
-    assert rp.buffered == 0                    # bufsize 1: no read-ahead
+    assert rp.buffered == 0  # bufsize 1: no read-ahead
     assert rp.read() == b"two\n"
 
 
@@ -692,9 +709,16 @@ def test_impossible_fd(rio: ModuleType, fd: int) -> None:
 def test_closed_fd_fails_on_read(rio: ModuleType, fds: Fds) -> None:
     r, w = fds.pipe()
     fds.close(r)
-    rp = rio.Rio(r)                            # no system call yet
-    for call in (rp.readlineb, rp.read, rp.read1, rp.peek, lambda: rp.readnb(1),
-                 lambda: rp.readinto(bytearray(1)), lambda: next(rp)):
+    rp = rio.Rio(r)  # no system call yet
+    for call in (
+        rp.readlineb,
+        rp.read,
+        rp.read1,
+        rp.peek,
+        lambda: rp.readnb(1),
+        lambda: rp.readinto(bytearray(1)),
+        lambda: next(rp),
+    ):
         with pytest.raises(OSError) as info:
             call()
         assert type(info.value) is OSError
@@ -704,23 +728,29 @@ def test_closed_fd_fails_on_read(rio: ModuleType, fds: Fds) -> None:
 
 
 def assert_unusable(rp: Any, rio: ModuleType) -> None:
-    for name, call in closed_calls(rp, rio):
+    for _name, call in closed_calls(rp, rio):
         with pytest.raises(ValueError, match=MSG_UNINIT):
             call()
     with pytest.raises(ValueError, match=MSG_UNINIT):
-        rp.closed
+        rp.closed  # noqa: B018  (the property raises)
     with pytest.raises(ValueError, match=MSG_UNINIT):
         rp.close()
     repr(rp)
 
 
-@pytest.mark.parametrize("args, exc", [
-    (("r", 0), ValueError), (("r", 2**30 + 1), ValueError), (("r", "8"), TypeError),
-    ((-1,), OSError), (("fd",), TypeError), ((None,), TypeError),
-    (("r", 8, "extra"), TypeError),
-])
-def test_failed_reinit_is_unusable(rio: ModuleType, fds: Fds, args: tuple,
-                                   exc: type) -> None:
+@pytest.mark.parametrize(
+    "args, exc",
+    [
+        (("r", 0), ValueError),
+        (("r", 2**30 + 1), ValueError),
+        (("r", "8"), TypeError),
+        ((-1,), OSError),
+        (("fd",), TypeError),
+        ((None,), TypeError),
+        (("r", 8, "extra"), TypeError),
+    ],
+)
+def test_failed_reinit_is_unusable(rio: ModuleType, fds: Fds, args: tuple, exc: type) -> None:
     r, w = fds.pipe()
     os.write(w, b"abcdef\n")
     rp = rio.Rio(r, 4)
@@ -729,9 +759,9 @@ def test_failed_reinit_is_unusable(rio: ModuleType, fds: Fds, args: tuple,
         rp.__init__(*(r if a == "r" else a for a in args))
     if exc is not TypeError or args[0] != "r" or len(args) == 2:
         assert_unusable(rp, rio)
-    rp.__init__(r, 4)                          # a good __init__ revives it
+    rp.__init__(r, 4)  # a good __init__ revives it
     assert rp.closed is False
-    assert rp.buffered == 0                    # ... with a fresh buffer
+    assert rp.buffered == 0  # ... with a fresh buffer
     assert rp.read(3) == b"ef\n"
     os.fstat(r)
 
@@ -744,9 +774,9 @@ def test_reinit_resets(rio: ModuleType, fds: Fds) -> None:
     assert rp.read(1) == b"0"
     rp.__init__(r, 2)
     assert rp.buffered == 0
-    assert rp.read1() == b"45"                 # "123" was dropped; bufsize is 2
+    assert rp.read1() == b"45"  # "123" was dropped; bufsize is 2
     rp.close()
-    rp.__init__(r)                             # re-opening a closed Rio
+    rp.__init__(r)  # re-opening a closed Rio
     assert rp.closed is False
     assert rp.read() == b"6789"
 
@@ -759,7 +789,7 @@ def test_new_without_init(rio: ModuleType) -> None:
     del rp
     gc.collect()
     rp = rio.Rio.__new__(rio.Rio)
-    del rp                                     # dealloc without init: no crash
+    del rp  # dealloc without init: no crash
     gc.collect()
 
 
@@ -790,11 +820,11 @@ def test_text_wrapper(rio: ModuleType, fds: Fds, bufsize: int) -> None:
     text.close()
     assert rp.closed is True
     writer.finish()
-    os.fstat(fd)                               # closefd=False: still open
+    os.fstat(fd)  # closefd=False: still open
 
 
 def test_text_wrapper_newline_modes(rio: ModuleType, fds: Fds) -> None:
-    rp, _ = fed(rio, fds, "a\r\nb\rc\n".encode(), 2)
+    rp, _ = fed(rio, fds, b"a\r\nb\rc\n", 2)
     text = io.TextIOWrapper(rp, encoding="utf-8", newline=None)
     assert text.read() == "a\nb\nc\n"
 
@@ -804,8 +834,7 @@ def test_text_wrapper_newline_modes(rio: ModuleType, fds: Fds) -> None:
 
 def test_interleave_every_method(rio: ModuleType, fds: Fds) -> None:
     """All read methods on one Rio over a socketpair fed 3 bytes at a time."""
-    data = (b"alpha\nbeta\n" + b"g" * 40 + b"\n" + b"delta\nepsilon\nzeta\n"
-            + b"eta")
+    data = b"alpha\nbeta\n" + b"g" * 40 + b"\n" + b"delta\nepsilon\nzeta\n" + b"eta"
     a, b = fds.socketpair()
 
     def feed() -> None:
@@ -858,7 +887,7 @@ def test_mixing_with_unbuffered_loses_read_ahead(rio: ModuleType, fds: Fds) -> N
     fds.close(w)
     rp = rio.Rio(r, 6)
     assert rp.readlineb() == b"one\n"
-    assert rp.buffered == 2                    # "tw" read ahead
+    assert rp.buffered == 2  # "tw" read ahead
     assert rio.rio_readn(r, 100) == b"o\nthree\n"
     assert rp.readlineb() == b"tw"
 
@@ -911,7 +940,7 @@ def test_io_read(rio: ModuleType, fds: Fds) -> None:
     writer = Writer(fds, w, [b"abc", b"d", b"efg"], pause=0.005, close=False)
     writer.start()
     rp = rio.Rio(r)
-    assert rp.read(6) == b"abcdef"             # blocks until 6 bytes, no EOF
+    assert rp.read(6) == b"abcdef"  # blocks until 6 bytes, no EOF
     writer.finish()
     assert rp.read(1) == b"g"
     with pytest.raises(ValueError, match=MSG_READ_LENGTH):
@@ -973,7 +1002,7 @@ def test_io_readinto_array(rio: ModuleType, fds: Fds) -> None:
     assert n > len(b)
     bm = memoryview(b).cast("B")
     assert n < len(bm)
-    assert n == 26                             # ours: exactly what was there
+    assert n == 26  # ours: exactly what was there
     assert bm[:n] == data
     assert bm[n:] == b"x" * (len(bm) - n)
 
@@ -1027,16 +1056,16 @@ def test_io_no_extraneous_read(rio: ModuleType, fds: Fds, n: int) -> None:
 
 
 @pytest.mark.parametrize("n", [2, 16, 17])
-def test_io_no_extraneous_read_two_chunks(rio: ModuleType, fds: Fds,
-                                          watchdog: Watchdog,
-                                          n: int) -> None:
+def test_io_no_extraneous_read_two_chunks(
+    rio: ModuleType, fds: Fds, watchdog: Watchdog, n: int
+) -> None:
     """The request is met by a second chunk written later; no third read."""
     r, w = fds.pipe()
     writer = Writer(fds, w, [b"x" * (n - 1), b"x"], pause=0.01, close=False)
     writer.start()
     rp = rio.Rio(r, 16)
     watchdog(5.0)
-    assert rp.read(n) == b"x" * n               # an extra read would hang
+    assert rp.read(n) == b"x" * n  # an extra read would hang
     writer.finish()
 
 
@@ -1049,15 +1078,15 @@ def test_io_read_non_blocking(rio: ModuleType, fds: Fds) -> None:
     os.write(w, b"abc")
     os.write(w, b"d")
     with pytest.raises(BlockingIOError):
-        rp.read(6)                              # io: b"abcd"
+        rp.read(6)  # io: b"abcd"
     assert rp.buffered == 4
     os.write(w, b"efg")
     assert rp.read(6) == b"abcdef"
     assert rp.read(1) == b"g"
     with pytest.raises(BlockingIOError):
-        rp.peek(1)                              # io: b""
+        rp.peek(1)  # io: b""
     with pytest.raises(BlockingIOError):
-        rp.read()                               # io: None
+        rp.read()  # io: None
     fds.close(w)
     assert rp.read() == b""
 
@@ -1071,7 +1100,7 @@ def test_io_readinto_non_blocking(rio: ModuleType, fds: Fds) -> None:
     b = bytearray(2)
     assert rp.readinto(b) == 2 and b == b"ab"
     with pytest.raises(BlockingIOError):
-        rp.readinto(b)                          # io: 1, b == b"cb"
+        rp.readinto(b)  # io: 1, b == b"cb"
     os.write(w, b"d")
     assert rp.readinto(b) == 2 and b == b"cd"
 

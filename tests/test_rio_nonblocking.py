@@ -17,15 +17,18 @@ import pytest
 
 import rioutil
 
-pytestmark = [pytest.mark.skipif(os.name != "posix", reason="POSIX descriptors"),
-              pytest.mark.usefixtures("watchdog")]
+pytestmark = [
+    pytest.mark.skipif(os.name != "posix", reason="POSIX descriptors"),
+    pytest.mark.usefixtures("watchdog"),
+]
 
 
 class Fds(rioutil.Fds):
     """Shared descriptor bag, with non-blocking ends by default."""
 
-    def pipe(self, read_nonblocking: bool = True,
-             write_nonblocking: bool = False) -> Tuple[int, int]:
+    def pipe(
+        self, read_nonblocking: bool = True, write_nonblocking: bool = False
+    ) -> Tuple[int, int]:
         r, w = super().pipe()
         os.set_blocking(r, not read_nonblocking)
         os.set_blocking(w, not write_nonblocking)
@@ -85,8 +88,7 @@ def assert_eagain(exc: BaseException) -> None:
 
 
 @pytest.mark.parametrize("bufsize", [1, 2, 8192])
-def test_readlineb_keeps_partial_line(rio: ModuleType, fds: Fds,
-                                      bufsize: int) -> None:
+def test_readlineb_keeps_partial_line(rio: ModuleType, fds: Fds, bufsize: int) -> None:
     r, w = fds.pipe()
     rp = rio.Rio(r, bufsize)
     os.write(w, b"abc")
@@ -97,7 +99,7 @@ def test_readlineb_keeps_partial_line(rio: ModuleType, fds: Fds,
     os.write(w, b"def\n")
     assert rp.readlineb() == b"abcdef\n"
     with pytest.raises(BlockingIOError):
-        rp.readlineb()                    # nothing at all: still raises
+        rp.readlineb()  # nothing at all: still raises
     assert rp.buffered == 0
     fds.close(w)
     assert rp.readlineb() == b""
@@ -107,7 +109,7 @@ def test_partial_line_longer_than_bufsize(rio: ModuleType, fds: Fds) -> None:
     """The Rio grows past its buffer while a partial result is pending."""
     r, w = fds.pipe()
     rp = rio.Rio(r, 16)
-    part1 = bytes(range(65, 91)) * 10            # 260 bytes, no newline
+    part1 = bytes(range(65, 91)) * 10  # 260 bytes, no newline
     os.write(w, part1)
     with pytest.raises(BlockingIOError):
         rp.readlineb(1000)
@@ -125,7 +127,7 @@ def test_readlineb_maxlen_reached_needs_no_more(rio: ModuleType, fds: Fds) -> No
     r, w = fds.pipe()
     rp = rio.Rio(r, 4)
     os.write(w, b"abcdefgh")
-    assert rp.readlineb(4) == b"abc"              # maxlen - 1 bytes: no EAGAIN
+    assert rp.readlineb(4) == b"abc"  # maxlen - 1 bytes: no EAGAIN
     assert rp.readlineb(6) == b"defgh"
     with pytest.raises(BlockingIOError):
         rp.readlineb(6)
@@ -136,7 +138,7 @@ def test_readlineb_maxlen_reached_needs_no_more(rio: ModuleType, fds: Fds) -> No
 def _methods(rp: Any, n: int) -> List[Tuple[str, Callable[[], bytes]]]:
     def into() -> bytes:
         buf = bytearray(n)
-        return bytes(buf[:rp.readinto(buf)])
+        return bytes(buf[: rp.readinto(buf)])
 
     return [
         ("readnb", lambda: rp.readnb(n)),
@@ -151,8 +153,9 @@ def _methods(rp: Any, n: int) -> List[Tuple[str, Callable[[], bytes]]]:
 
 @pytest.mark.parametrize("name", [m[0] for m in _methods(None, 1)])
 @pytest.mark.parametrize("bufsize", [1, 4, 8192])
-def test_every_method_keeps_partial_data(rio: ModuleType, fds: Fds, name: str,
-                                         bufsize: int) -> None:
+def test_every_method_keeps_partial_data(
+    rio: ModuleType, fds: Fds, name: str, bufsize: int
+) -> None:
     """Partial, then EAGAIN, then more: the next call returns all of it."""
     r, w = fds.pipe()
     rp = rio.Rio(r, bufsize)
@@ -210,7 +213,7 @@ def test_read1_and_peek_with_nothing(rio: ModuleType, fds: Fds) -> None:
         with pytest.raises(BlockingIOError) as info:
             call()
         assert_eagain(info.value)
-    assert rp.read1(0) == b""                     # no read at all
+    assert rp.read1(0) == b""  # no read at all
     assert rp.readline(0) == b""
     assert rp.readnb(0) == b""
     assert rp.read(0) == b""
@@ -285,7 +288,7 @@ def test_writen_full_pipe_characters_written(rio: ModuleType, fds: Fds) -> None:
     assert 0 < written < len(data)
     assert drain(r) == data[:written]
     with pytest.raises(BlockingIOError):
-        os.read(r, 1)                               # nothing more went out
+        os.read(r, 1)  # nothing more went out
 
 
 def test_writen_already_full(rio: ModuleType, fds: Fds) -> None:

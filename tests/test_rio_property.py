@@ -40,10 +40,10 @@ class Model:
 
     @property
     def rest(self) -> bytes:
-        return self.data[self.pos:]
+        return self.data[self.pos :]
 
     def take(self, n: int) -> bytes:
-        out = self.data[self.pos:self.pos + n]
+        out = self.data[self.pos : self.pos + n]
         self.pos += len(out)
         return out
 
@@ -83,34 +83,38 @@ def scenarios(draw: Any) -> Tuple[int, bytes, List[int], List[Tuple[Any, ...]]]:
         body.map(lambda b: b + b"\n"),
         st.just(b"\n"),
         st.just(b"\r\n"),
-        st.binary(max_size=4),                       # bytes, maybe newlines
-        st.just(b"B" * (bufsize - 1) + b"\n"),       # exactly bufsize
-        st.just(b"b" * bufsize),                     # bufsize, no newline
-        st.just(b"\x00" * bufsize + b"\n"),          # NUL bytes
+        st.binary(max_size=4),  # bytes, maybe newlines
+        st.just(b"B" * (bufsize - 1) + b"\n"),  # exactly bufsize
+        st.just(b"b" * bufsize),  # bufsize, no newline
+        st.just(b"\x00" * bufsize + b"\n"),  # NUL bytes
     )
     lines = draw(st.lists(line, max_size=25))
-    longs = draw(st.lists(st.tuples(st.integers(0, len(lines)),
-                                    st.integers(-2, 40),
-                                    st.sampled_from([b"L", b"\x00", b"\r"])),
-                          max_size=2))
-    for where, extra, fill in longs:                 # around and beyond MAXLINE
+    longs = draw(
+        st.lists(
+            st.tuples(
+                st.integers(0, len(lines)),
+                st.integers(-2, 40),
+                st.sampled_from([b"L", b"\x00", b"\r"]),
+            ),
+            max_size=2,
+        )
+    )
+    for where, extra, fill in longs:  # around and beyond MAXLINE
         lines.insert(where, fill * (MAXLINE + extra) + b"\n")
     tail = draw(st.sampled_from([b"", b"", b"no newline at end", b"\x00"]))
     stream = b"".join(lines) + tail
-    chunks = draw(st.lists(st.integers(1, 3 * bufsize + 50), min_size=1,
-                           max_size=12))
+    chunks = draw(st.lists(st.integers(1, 3 * bufsize + 50), min_size=1, max_size=12))
     small = st.integers(0, 3 * bufsize + 2)
     big = st.sampled_from([MAXLINE - 1, MAXLINE, MAXLINE + 1, 100000])
     size = st.one_of(small, small, small, big)
     op = st.one_of(
-        st.tuples(st.just("readlineb"), st.one_of(st.integers(2, 3 * bufsize + 3),
-                                                   st.just(MAXLINE), big)),
+        st.tuples(
+            st.just("readlineb"), st.one_of(st.integers(2, 3 * bufsize + 3), st.just(MAXLINE), big)
+        ),
         st.tuples(st.just("readnb"), size),
         st.tuples(st.just("readinto"), size, st.sampled_from(["B", "i"])),
-        st.tuples(st.just("readline"),
-                  st.one_of(size, st.just(-1), st.just(None), st.just(-7))),
-        st.tuples(st.just("read"), st.one_of(size, size, st.just(-1),
-                                             st.just(None))),
+        st.tuples(st.just("readline"), st.one_of(size, st.just(-1), st.just(None), st.just(-7))),
+        st.tuples(st.just("read"), st.one_of(size, size, st.just(-1), st.just(None))),
         st.tuples(st.just("read1"), st.one_of(size, st.just(-1), st.just(None))),
         st.tuples(st.just("peek"), st.integers(0, 10)),
         st.tuples(st.just("next")),
@@ -123,8 +127,9 @@ def scenarios(draw: Any) -> Tuple[int, bytes, List[int], List[Tuple[Any, ...]]]:
 # --------------------------------------------------------------------- test
 
 
-def _writer(sock: socket.socket, data: bytes, chunks: List[int],
-            errors: List[BaseException]) -> None:
+def _writer(
+    sock: socket.socket, data: bytes, chunks: List[int], errors: List[BaseException]
+) -> None:
     """Send ``data`` in the given chunk sizes (cycled), then half-close.
 
     Chunks are at least 1/1000 of the stream: at most ~1000 sends per example.
@@ -135,11 +140,11 @@ def _writer(sock: socket.socket, data: bytes, chunks: List[int],
         i = 0
         while pos < len(data):
             size = max(chunks[i % len(chunks)], floor)
-            sock.sendall(data[pos:pos + size])
+            sock.sendall(data[pos : pos + size])
             pos += size
             i += 1
             if i % 3 == 0:
-                time.sleep(0)                          # let the reader run
+                time.sleep(0)  # let the reader run
         sock.shutdown(socket.SHUT_WR)
     except OSError as exc:  # the reader failed and closed its end
         errors.append(exc)
@@ -157,14 +162,15 @@ def _check_op(rp: Any, model: Model, op: Tuple[Any, ...]) -> None:
             buf: Any = bytearray(b"\xa5" * n)
             nbytes = n
         else:
-            buf = array.array("i", [0x5a5a5a5a]) * (n // 4 + 1)
+            buf = array.array("i", [0x5A5A5A5A]) * (n // 4 + 1)
             nbytes = len(buf) * 4
         expected = model.read(nbytes)
         assert rp.readinto(buf) == len(expected), op
         raw = memoryview(buf).cast("B")
-        assert raw[:len(expected)] == expected, op
-        assert raw[len(expected):] == (b"\xa5" if fmt == "B" else b"\x5a") * (
-            nbytes - len(expected)), op
+        assert raw[: len(expected)] == expected, op
+        assert raw[len(expected) :] == (b"\xa5" if fmt == "B" else b"\x5a") * (
+            nbytes - len(expected)
+        ), op
     elif name == "readline":
         assert rp.readline(op[1]) == model.readline(op[1]), op
     elif name == "read":
@@ -175,7 +181,7 @@ def _check_op(rp: Any, model: Model, op: Tuple[Any, ...]) -> None:
         if n == 0:
             assert got == b"", op
         elif model.rest:
-            assert 1 <= len(got), op                  # blocks for >= 1 byte
+            assert len(got) >= 1, op  # blocks for >= 1 byte
             assert n is None or n < 0 or len(got) <= n, op
         assert got == model.take(len(got)), op
     elif name == "peek":
@@ -196,18 +202,22 @@ def _check_op(rp: Any, model: Model, op: Tuple[Any, ...]) -> None:
         raise AssertionError(op)
 
 
-@settings(max_examples=150, deadline=None, database=None,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(
+    max_examples=150,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 @given(scenario=scenarios())
-def test_any_interleaving_matches_model(rio: ModuleType, example_watchdog: Watchdog,
-                                        scenario: Any) -> None:
+def test_any_interleaving_matches_model(
+    rio: ModuleType, example_watchdog: Watchdog, scenario: Any
+) -> None:
     """Every result equals the model's; the rest of the stream arrives intact."""
     assert rio.MAXLINE == MAXLINE
     bufsize, stream, chunks, ops = scenario
     a, b = socket.socketpair()
     errors: List[BaseException] = []
-    writer = threading.Thread(target=_writer, args=(b, stream, chunks, errors),
-                              daemon=True)
+    writer = threading.Thread(target=_writer, args=(b, stream, chunks, errors), daemon=True)
     try:
         example_watchdog.start(rio.__name__)
         writer.start()
@@ -221,7 +231,7 @@ def test_any_interleaving_matches_model(rio: ModuleType, example_watchdog: Watch
         rp.close()
     finally:
         example_watchdog.stop()
-        a.close()            # a failed reader unblocks the writer (EPIPE)
+        a.close()  # a failed reader unblocks the writer (EPIPE)
         writer.join(10)
         b.close()
     assert not writer.is_alive()

@@ -26,8 +26,8 @@ from netutil import child_env
 from rioutil import Fds
 
 pytestmark = pytest.mark.skipif(
-    os.name != "posix" or not hasattr(signal, "setitimer"),
-    reason="POSIX signals and setitimer")
+    os.name != "posix" or not hasattr(signal, "setitimer"), reason="POSIX signals and setitimer"
+)
 
 
 # ------------------------------------------------------------------ helpers
@@ -102,8 +102,9 @@ def interrupt_main(delay: float, signum: int) -> threading.Timer:
 
 
 @contextlib.contextmanager
-def itimer(handler: Callable[[int, Any], None], delay: float,
-           interval: float = 0.0) -> Iterator[None]:
+def itimer(
+    handler: Callable[[int, Any], None], delay: float, interval: float = 0.0
+) -> Iterator[None]:
     """SIGALRM ``handler`` after ``delay`` (then every ``interval``), always undone."""
     old = signal.signal(signal.SIGALRM, handler)
     try:
@@ -116,7 +117,7 @@ def itimer(handler: Callable[[int, Any], None], delay: float,
 
 def written(exc: BaseException) -> int:
     """The ``characters_written`` a failed ``rio_writen`` put on ``exc``."""
-    value = getattr(exc, "characters_written")
+    value = exc.characters_written
     assert isinstance(value, int)
     return value
 
@@ -138,7 +139,7 @@ class Counter:
 def writen_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
-        view = view[os.write(fd, view):]
+        view = view[os.write(fd, view) :]
 
 
 def drain(fd: int) -> bytes:
@@ -161,22 +162,31 @@ def drain(fd: int) -> bytes:
 
 def numbered_lines(count: int) -> bytes:
     """Lines of varied length (some long) that make misordering visible."""
-    return b"".join(b"%07d:" % i + bytes([65 + i % 26]) * ((i * 37) % 300) + b"\n"
-                    for i in range(count))
+    return b"".join(
+        b"%07d:" % i + bytes([65 + i % 26]) * ((i * 37) % 300) + b"\n" for i in range(count)
+    )
 
 
-def slow_writer(rio: ModuleType, fds: Fds, fd: int, data: bytes, chunk: int,
-                pause: float, errors: List[BaseException],
-                storm_done: Optional[Callable[[], bool]] = None) -> threading.Thread:
+def slow_writer(
+    rio: ModuleType,
+    fds: Fds,
+    fd: int,
+    data: bytes,
+    chunk: int,
+    pause: float,
+    errors: List[BaseException],
+    storm_done: Optional[Callable[[], bool]] = None,
+) -> threading.Thread:
     """A thread writing ``data`` with ``rio_writen`` in chunks, then closing ``fd``.
 
     With ``storm_done``, the end of the stream waits (at most 5 s) until it is
     true: the reader, blocked on the last bytes, goes on seeing signals, so a
     storm test cannot end before its storm happened on a loaded machine."""
+
     def run() -> None:
         try:
             for i in range(0, len(data), chunk):
-                rio.rio_writen(fd, data[i:i + chunk])
+                rio.rio_writen(fd, data[i : i + chunk])
                 if pause:
                     time.sleep(pause)
             deadline = time.monotonic() + 5.0
@@ -192,8 +202,9 @@ def slow_writer(rio: ModuleType, fds: Fds, fd: int, data: bytes, chunk: int,
     return thread
 
 
-def finish(thread: threading.Thread, errors: Sequence[BaseException] = (),
-           timeout: float = 10.0) -> None:
+def finish(
+    thread: threading.Thread, errors: Sequence[BaseException] = (), timeout: float = 10.0
+) -> None:
     thread.join(timeout)
     assert not thread.is_alive(), "thread hung"
     assert not errors, errors
@@ -213,12 +224,15 @@ def test_storm_rio_methods(rio: ModuleType, fds: Fds) -> None:
     counter = Counter()
     got: List[bytes] = []
     with itimer(counter, STORM, STORM):
-        writer = slow_writer(rio, fds, w, data, 4096, 0.0002, errors,
-                             lambda: counter.count >= 10)
+        writer = slow_writer(rio, fds, w, data, 4096, 0.0002, errors, lambda: counter.count >= 10)
         rp = rio.Rio(r, 512)
         readers: List[Callable[[], bytes]] = [
-            rp.readlineb, lambda: rp.readlineb(100), lambda: rp.readnb(5000),
-            lambda: rp.read(777), rp.readline, lambda: rp.read1(3000),
+            rp.readlineb,
+            lambda: rp.readlineb(100),
+            lambda: rp.readnb(5000),
+            lambda: rp.read(777),
+            rp.readline,
+            lambda: rp.read1(3000),
             lambda: rp.readnb(40000),
         ]
         for i in range(len(data)):
@@ -240,8 +254,7 @@ def test_storm_readinto(rio: ModuleType, fds: Fds) -> None:
     buf = bytearray(30011)
     got: List[bytes] = []
     with itimer(counter, STORM, STORM):
-        writer = slow_writer(rio, fds, w, data, 8192, 0.0002, errors,
-                             lambda: counter.count >= 10)
+        writer = slow_writer(rio, fds, w, data, 8192, 0.0002, errors, lambda: counter.count >= 10)
         rp = rio.Rio(r, 1000)
         for _ in range(len(data)):
             n = rp.readinto(buf)
@@ -260,8 +273,7 @@ def test_storm_rio_readn(rio: ModuleType, fds: Fds) -> None:
     counter = Counter()
     got: List[bytes] = []
     with itimer(counter, STORM, STORM):
-        writer = slow_writer(rio, fds, w, data, 16384, 0.0002, errors,
-                             lambda: counter.count >= 10)
+        writer = slow_writer(rio, fds, w, data, 16384, 0.0002, errors, lambda: counter.count >= 10)
         for _ in range(len(data)):
             piece = rio.rio_readn(r, 100003)
             got.append(piece)
@@ -270,7 +282,7 @@ def test_storm_rio_readn(rio: ModuleType, fds: Fds) -> None:
         finish(writer, errors)
     assert counter.count >= 10
     assert b"".join(got) == data
-    assert all(len(p) == 100003 for p in got[:-1])   # short only at EOF
+    assert all(len(p) == 100003 for p in got[:-1])  # short only at EOF
 
 
 def test_storm_rio_writen(rio: ModuleType, fds: Fds) -> None:
@@ -294,7 +306,7 @@ def test_storm_rio_writen(rio: ModuleType, fds: Fds) -> None:
     try:
         with itimer(counter, STORM, STORM):
             for i in range(0, len(data), 1 << 20):
-                assert rio.rio_writen(w, data[i:i + (1 << 20)]) == 1 << 20
+                assert rio.rio_writen(w, data[i : i + (1 << 20)]) == 1 << 20
             assert rio.rio_writen(w, memoryview(data)[:10]) == 10
     finally:
         fds.close(w)
@@ -309,22 +321,21 @@ def test_storm_rio_writen(rio: ModuleType, fds: Fds) -> None:
 # ------------------------------- (b) a raising handler and a blocked Rio
 
 
-READ_CASES = ["readlineb", "readline", "next", "readnb", "read", "readinto",
-              "read_all"]
+READ_CASES = ["readlineb", "readline", "next", "readnb", "read", "readinto", "read_all"]
 
 
 @pytest.mark.parametrize("method", READ_CASES)
 @pytest.mark.parametrize("bufsize", [1, 64, 8192])
-def test_raising_handler_loses_nothing(rio: ModuleType, fds: Fds,
-                                       failsafe: Failsafe, method: str,
-                                       bufsize: int) -> None:
+def test_raising_handler_loses_nothing(
+    rio: ModuleType, fds: Fds, failsafe: Failsafe, method: str, bufsize: int
+) -> None:
     """Blocked after taking more than bufsize; the handler raises; the next
     call returns everything."""
     r, w = fds.pipe()
     first = bytes(range(32, 127)) * (3 * bufsize // 95 + 1)
-    first = first[:3 * bufsize + 5]        # a partial line, no newline yet
-    if method == "next":                   # iteration stops at MAXLINE - 1
-        first = first[:rio.MAXLINE - 100]
+    first = first[: 3 * bufsize + 5]  # a partial line, no newline yet
+    if method == "next":  # iteration stops at MAXLINE - 1
+        first = first[: rio.MAXLINE - 100]
     rest = b"rest of the line\n"
     more = b"more"
     total = len(first) + len(rest)
@@ -336,19 +347,19 @@ def test_raising_handler_loses_nothing(rio: ModuleType, fds: Fds,
         "next": lambda: next(rp),
         "readnb": lambda: rp.readnb(total),
         "read": lambda: rp.read(total),
-        "readinto": lambda: bytes(buf[:rp.readinto(buf)]),
+        "readinto": lambda: bytes(buf[: rp.readinto(buf)]),
         "read_all": lambda: rp.read(),
     }
     call = calls[method]
-    writen_all(w, first)          # the "writer" sends 3 * bufsize bytes first
+    writen_all(w, first)  # the "writer" sends 3 * bufsize bytes first
     failsafe.arm(2.0)
     start = time.monotonic()
     with itimer(raise_alarm, 0.1):
         with pytest.raises(Alarm):
-            call()                # reads them all, blocks, the alarm raises
+            call()  # reads them all, blocks, the alarm raises
     assert time.monotonic() - start < 1.5, "the interrupt was late"
     assert rp.buffered == len(first)
-    writen_all(w, rest + more)    # then the rest of the line, and more
+    writen_all(w, rest + more)  # then the rest of the line, and more
     if method == "read_all":
         fds.close(w)
         assert call() == first + rest + more
@@ -359,8 +370,9 @@ def test_raising_handler_loses_nothing(rio: ModuleType, fds: Fds,
 
 
 @pytest.mark.parametrize("bufsize", [1, 64, 8192])
-def test_raising_handler_in_readlines_loses_no_line(rio: ModuleType, fds: Fds,
-                                                     failsafe: Failsafe, bufsize: int) -> None:
+def test_raising_handler_in_readlines_loses_no_line(
+    rio: ModuleType, fds: Fds, failsafe: Failsafe, bufsize: int
+) -> None:
     """readlines() took whole lines, then blocks on a partial one; the handler
     raises; the lines it took are back in the Rio, in order."""
     r, w = fds.pipe()
@@ -379,8 +391,7 @@ def test_raising_handler_in_readlines_loses_no_line(rio: ModuleType, fds: Fds,
 
 
 @pytest.mark.parametrize("method", READ_CASES)
-def test_raising_handler_twice(rio: ModuleType, fds: Fds, failsafe: Failsafe,
-                               method: str) -> None:
+def test_raising_handler_twice(rio: ModuleType, fds: Fds, failsafe: Failsafe, method: str) -> None:
     """Two interrupted calls in a row accumulate; still nothing lost."""
     r, w = fds.pipe()
     rp = rio.Rio(r, 16)
@@ -392,11 +403,11 @@ def test_raising_handler_twice(rio: ModuleType, fds: Fds, failsafe: Failsafe,
         "next": lambda: next(rp),
         "readnb": lambda: rp.readnb(total),
         "read": lambda: rp.read(total),
-        "readinto": lambda: bytes(buf[:rp.readinto(buf)]),
+        "readinto": lambda: bytes(buf[: rp.readinto(buf)]),
         "read_all": lambda: rp.read(),
     }
     data = bytes(range(48, 48 + 50)) * 4
-    data = data[:total - 1] + b"\n"
+    data = data[: total - 1] + b"\n"
     for part in (data[:70], data[70:150]):
         writen_all(w, part)
         failsafe.arm(2.0)
@@ -411,8 +422,9 @@ def test_raising_handler_twice(rio: ModuleType, fds: Fds, failsafe: Failsafe,
     assert calls[method]() == data
 
 
-def test_unbuffered_reads_propagate_the_exception(rio: ModuleType, fds: Fds,
-                                                  failsafe: Failsafe) -> None:
+def test_unbuffered_reads_propagate_the_exception(
+    rio: ModuleType, fds: Fds, failsafe: Failsafe
+) -> None:
     """rio_readn/rio_readinto let the handler's exception reach the caller."""
     r, w = fds.pipe()
     failsafe.arm(2.0)
@@ -429,8 +441,7 @@ def test_unbuffered_reads_propagate_the_exception(rio: ModuleType, fds: Fds,
     assert rio.rio_readn(r, 10) in (b"xyz", b"abcxyz")
 
 
-def test_keyboard_interrupt_in_rio(rio: ModuleType, fds: Fds,
-                                   failsafe: Failsafe) -> None:
+def test_keyboard_interrupt_in_rio(rio: ModuleType, fds: Fds, failsafe: Failsafe) -> None:
     """The default SIGINT handler's KeyboardInterrupt, data kept."""
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
     r, w = fds.pipe()
@@ -450,8 +461,7 @@ def test_keyboard_interrupt_in_rio(rio: ModuleType, fds: Fds,
     assert rp.readlineb() == b"partial line!\n"
 
 
-def test_storm_of_raising_handlers_leaves_rio_usable(rio: ModuleType,
-                                                      fds: Fds) -> None:
+def test_storm_of_raising_handlers_leaves_rio_usable(rio: ModuleType, fds: Fds) -> None:
     """Handlers raising at any moment never break the Rio.
 
     A handler may raise just after a call got its data (the signal landed on
@@ -473,14 +483,17 @@ def test_storm_of_raising_handlers_leaves_rio_usable(rio: ModuleType,
     rp = rio.Rio(r, 256)
     buf = bytearray(1000)
     calls: List[Callable[[], bytes]] = [
-        rp.readlineb, lambda: rp.readnb(3000), lambda: rp.read1(700),
-        lambda: bytes(buf[:rp.readinto(buf)]), rp.readline,
-        lambda: rp.readlineb(50), lambda: rp.read(1500),
+        rp.readlineb,
+        lambda: rp.readnb(3000),
+        lambda: rp.read1(700),
+        lambda: bytes(buf[: rp.readinto(buf)]),
+        rp.readline,
+        lambda: rp.readlineb(50),
+        lambda: rp.read(1500),
     ]
     got: List[bytes] = []
     with itimer(maybe_raise, STORM, STORM):
-        writer = slow_writer(rio, fds, w, data, 2048, 0.0002, errors,
-                             lambda: state["raised"] >= 10)
+        writer = slow_writer(rio, fds, w, data, 2048, 0.0002, errors, lambda: state["raised"] >= 10)
         for i in range(100000):
             try:
                 state["armed"] = True
@@ -499,7 +512,7 @@ def test_storm_of_raising_handlers_leaves_rio_usable(rio: ModuleType,
     assert state["raised"] >= 10, "the storm did not happen"
     assert rp.read() == b""
     pos = 0
-    for piece in got:                      # in order, nothing twice
+    for piece in got:  # in order, nothing twice
         at = data.find(piece, pos)
         assert at >= 0, "out of order, duplicated or corrupted"
         pos = at + len(piece)
@@ -508,8 +521,7 @@ def test_storm_of_raising_handlers_leaves_rio_usable(rio: ModuleType,
 # --------------------------------------- (c) a raising handler and rio_writen
 
 
-def test_raising_handler_during_writen(rio: ModuleType, fds: Fds,
-                                       failsafe: Failsafe) -> None:
+def test_raising_handler_during_writen(rio: ModuleType, fds: Fds, failsafe: Failsafe) -> None:
     """characters_written is exact: the reader sees those bytes, no more.
 
     The blocked write has already put bytes in the pipe, so the signal makes
@@ -527,7 +539,7 @@ def test_raising_handler_during_writen(rio: ModuleType, fds: Fds,
     count = written(info.value)
     assert 0 < count < len(data)
     assert drain(r) == data[:count]
-    with pytest.raises(BlockingIOError):     # and nothing more is coming
+    with pytest.raises(BlockingIOError):  # and nothing more is coming
         os.set_blocking(r, False)
         try:
             os.read(r, 1)
@@ -535,8 +547,9 @@ def test_raising_handler_during_writen(rio: ModuleType, fds: Fds,
             os.set_blocking(r, True)
 
 
-def test_raising_handler_during_writen_on_full_pipe(rio: ModuleType, fds: Fds,
-                                                     failsafe: Failsafe) -> None:
+def test_raising_handler_during_writen_on_full_pipe(
+    rio: ModuleType, fds: Fds, failsafe: Failsafe
+) -> None:
     """Nothing fits: characters_written is 0."""
     r, w = fds.pipe()
     os.set_blocking(w, False)
@@ -557,8 +570,7 @@ def test_raising_handler_during_writen_on_full_pipe(rio: ModuleType, fds: Fds,
     assert drain(r) == b"f" * filled
 
 
-def test_keyboard_interrupt_during_writen(rio: ModuleType, fds: Fds,
-                                          failsafe: Failsafe) -> None:
+def test_keyboard_interrupt_during_writen(rio: ModuleType, fds: Fds, failsafe: Failsafe) -> None:
     r, w = fds.pipe()
     data = os.urandom(1 << 20)
     failsafe.arm(2.0)
@@ -625,14 +637,18 @@ def test_ctrl_c_in_subprocess(rio: ModuleType, op: str) -> None:
         env["CSAPP_NO_EXTENSIONS"] = "1"
     else:
         env["CSAPP_REQUIRE_EXTENSIONS"] = "1"
-    proc = subprocess.Popen([sys.executable, "-c", CHILD, name, op], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", CHILD, name, op],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     assert proc.stdout is not None
     try:
         ready, _, _ = select.select([proc.stdout.fileno()], [], [], 30)
         assert ready, "child did not start"
         assert proc.stdout.readline() == b"ready\n"
-        time.sleep(0.3)                     # let it block in the call
+        time.sleep(0.3)  # let it block in the call
         assert proc.poll() is None
         start = time.monotonic()
         proc.send_signal(signal.SIGINT)
@@ -650,8 +666,7 @@ def test_ctrl_c_in_subprocess(rio: ModuleType, op: str) -> None:
 # ------------------------------------------- (e) other threads keep running
 
 
-@pytest.mark.parametrize("op", ["readlineb", "readnb", "rio_readn", "read1",
-                                "rio_writen"])
+@pytest.mark.parametrize("op", ["readlineb", "readnb", "rio_readn", "read1", "rio_writen"])
 def test_blocked_call_releases_the_gil(rio: ModuleType, fds: Fds, op: str) -> None:
     """While the main thread blocks in a call, another Python thread runs.
 
@@ -689,13 +704,17 @@ def test_blocked_call_releases_the_gil(rio: ModuleType, fds: Fds, op: str) -> No
         "rio_writen": lambda: rio.rio_writen(w, b"z" * 1000),
     }
     thread = threading.Thread(target=count_then_unblock, daemon=True)
-    with itimer(raise_alarm, 5.0):          # fail-safe only
+    with itimer(raise_alarm, 5.0):  # fail-safe only
         thread.start()
         result = calls[op]()
     finish(thread)
     assert counts and counts[0] > 1000
-    expected = {"readlineb": b"done\n", "readnb": b"done\n" + b"." * 20,
-                "rio_readn": b"done\n" + b"." * 20, "rio_writen": 1000}
+    expected = {
+        "readlineb": b"done\n",
+        "readnb": b"done\n" + b"." * 20,
+        "rio_readn": b"done\n" + b"." * 20,
+        "rio_writen": 1000,
+    }
     if op == "read1":
         assert b"done\n".startswith(result[:5]) and result
     else:
@@ -736,8 +755,7 @@ def tracer_pid(pid: int) -> int:
 
 
 @pytest.mark.skipif(not shutil.which("strace"), reason="needs strace (Debian package)")
-def test_echo_runs_a_handler_whose_signal_came_during_a_completed_write(
-        rio: ModuleType) -> None:
+def test_echo_runs_a_handler_whose_signal_came_during_a_completed_write(rio: ModuleType) -> None:
     """A signal that lands while echo's write goes through must not wait for the next line.
 
     strace delivers SIGUSR1 as echo enters its first write(2): the write
@@ -749,22 +767,37 @@ def test_echo_runs_a_handler_whose_signal_came_during_a_completed_write(
     env = child_env(name)
     if "ASAN_OPTIONS" in env:  # scripts/sanitize.sh: LeakSanitizer cannot run under ptrace
         env["ASAN_OPTIONS"] += ":detect_leaks=0"
-    proc = subprocess.Popen([sys.executable, "-c", ECHO_CHILD, name],
-                            env=env, stdout=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", ECHO_CHILD, name], env=env, stdout=subprocess.PIPE
+    )
     assert proc.stdout is not None
-    tracer: Optional["subprocess.Popen[bytes]"] = None
+    tracer: Optional[subprocess.Popen[bytes]] = None
     try:
         port = int(proc.stdout.readline())
         with socket.create_connection(("127.0.0.1", port), timeout=10) as peer:
             time.sleep(0.2)  # the child is blocked in echo's first read
             tracer = subprocess.Popen(
-                ["strace", "-qq", "-o", "/dev/null", "-p", str(proc.pid), "-e", "trace=write",
-                 "-e", "inject=write:signal=SIGUSR1:when=1"], stderr=subprocess.PIPE)
+                [
+                    "strace",
+                    "-qq",
+                    "-o",
+                    "/dev/null",
+                    "-p",
+                    str(proc.pid),
+                    "-e",
+                    "trace=write",
+                    "-e",
+                    "inject=write:signal=SIGUSR1:when=1",
+                ],
+                stderr=subprocess.PIPE,
+            )
             deadline = time.monotonic() + 10
             while tracer_pid(proc.pid) == 0:  # strace parsed its options, then attached
                 if tracer.poll() is not None:
-                    pytest.skip("strace cannot attach here: "
-                                + (tracer.stderr.read() if tracer.stderr else b"").decode())
+                    pytest.skip(
+                        "strace cannot attach here: "
+                        + (tracer.stderr.read() if tracer.stderr else b"").decode()
+                    )
                 assert time.monotonic() < deadline, "strace did not attach"
                 time.sleep(0.01)
             peer.sendall(b"ping\n")
@@ -774,8 +807,7 @@ def test_echo_runs_a_handler_whose_signal_came_during_a_completed_write(
             except subprocess.TimeoutExpired:
                 peer.shutdown(socket.SHUT_WR)  # unblock its read: EOF
                 out = proc.communicate(timeout=10)[0]
-                pytest.fail("the handler waited for the next read to end: "
-                            + out.decode().strip())
+                pytest.fail("the handler waited for the next read to end: " + out.decode().strip())
         assert out == b"poked\n"
     finally:
         for child in (tracer, proc):

@@ -48,15 +48,15 @@ def make_lines(count: int, seed: int) -> List[bytes]:
 
 def line_ok(line: bytes) -> bool:
     """Whole: ends with a newline, and its number appears at both ends."""
-    return (line.endswith(b"\n") and len(line) >= 15
-            and line[:6] == line[-7:-1] and line[6:7] == b":")
+    return (
+        line.endswith(b"\n") and len(line) >= 15 and line[:6] == line[-7:-1] and line[6:7] == b":"
+    )
 
 
 class Sender(threading.Thread):
     """Sends ``data`` in random chunks, then half-closes the socket."""
 
-    def __init__(self, sock: socket.socket, data: bytes, seed: int,
-                 shutdown: bool = True) -> None:
+    def __init__(self, sock: socket.socket, data: bytes, seed: int, shutdown: bool = True) -> None:
         super().__init__(daemon=True)
         self.sock, self.data, self.seed, self.shutdown = sock, data, seed, shutdown
         self.error: Optional[BaseException] = None
@@ -67,7 +67,7 @@ class Sender(threading.Thread):
             pos = 0
             while pos < len(self.data):
                 size = rng.choice([1, 7, 100, 1000, 4096, 30000])
-                self.sock.sendall(self.data[pos:pos + size])
+                self.sock.sendall(self.data[pos : pos + size])
                 pos += size
             if self.shutdown:
                 self.sock.shutdown(socket.SHUT_WR)
@@ -82,9 +82,9 @@ def join_all(threads: List[threading.Thread], deadline: float) -> None:
     assert not alive, f"threads still running: {alive}"
 
 
-def test_readers_get_every_line_once(rio: ModuleType,
-                                     pair: Tuple[socket.socket, socket.socket]
-                                     ) -> None:
+def test_readers_get_every_line_once(
+    rio: ModuleType, pair: Tuple[socket.socket, socket.socket]
+) -> None:
     """8 threads, one Rio (bufsize 64), ~20k lines: a multiset comparison."""
     a, b = pair
     lines = make_lines(20000, seed=1)
@@ -104,8 +104,7 @@ def test_readers_get_every_line_once(rio: ModuleType,
         except BaseException as exc:  # reported below
             errors.append(exc)
 
-    threads = [threading.Thread(target=reader, args=(out,), daemon=True)
-               for out in results]
+    threads = [threading.Thread(target=reader, args=(out,), daemon=True) for out in results]
     deadline = time.monotonic() + JOIN_TIMEOUT
     sender.start()
     for t in threads:
@@ -117,14 +116,13 @@ def test_readers_get_every_line_once(rio: ModuleType,
     bad = [line for line in got if not line_ok(line)]
     assert not bad, bad[:3]
     assert collections.Counter(got) == collections.Counter(lines)
-    for out in results:                     # each thread saw increasing lines
+    for out in results:  # each thread saw increasing lines
         numbers = [int(line[:6]) for line in out]
         assert numbers == sorted(numbers)
     assert sum(1 for out in results if out) >= 2, "no concurrency happened"
 
 
-def test_iteration_from_threads(rio: ModuleType,
-                                pair: Tuple[socket.socket, socket.socket]) -> None:
+def test_iteration_from_threads(rio: ModuleType, pair: Tuple[socket.socket, socket.socket]) -> None:
     """``next()`` from several threads: StopIteration for all at EOF."""
     a, b = pair
     lines = make_lines(5000, seed=3)
@@ -136,7 +134,7 @@ def test_iteration_from_threads(rio: ModuleType,
 
     def reader() -> None:
         try:
-            mine = [line for line in rp]
+            mine = list(rp)
             with lock:
                 got.extend(mine)
         except BaseException as exc:
@@ -161,7 +159,7 @@ def _random_op(rp: Any, rng: random.Random) -> Tuple[str, bytes]:
         return "readnb", rp.readnb(rng.choice([0, 1, 50, 1000]))
     if choice == 2:
         buf = bytearray(rng.choice([1, 33, 500]))
-        return "readinto", bytes(buf[:rp.readinto(buf)])
+        return "readinto", bytes(buf[: rp.readinto(buf)])
     if choice == 3:
         return "readline", rp.readline(rng.choice([-1, 0, 5, 300]))
     if choice == 4:
@@ -181,9 +179,9 @@ def _random_op(rp: Any, rng: random.Random) -> Tuple[str, bytes]:
         return "next", b""
 
 
-def test_mixed_methods_from_threads(rio: ModuleType,
-                                    pair: Tuple[socket.socket, socket.socket]
-                                    ) -> None:
+def test_mixed_methods_from_threads(
+    rio: ModuleType, pair: Tuple[socket.socket, socket.socket]
+) -> None:
     """Random methods from 6 threads: no crash, every byte exactly once."""
     a, b = pair
     data = b"".join(make_lines(6000, seed=5))
@@ -206,8 +204,7 @@ def test_mixed_methods_from_threads(rio: ModuleType,
                     histogram.update(got)
                     total += len(got)
                     eof_seen = 0
-                elif name in ("readlineb", "readline", "read", "read1") and \
-                        rp.peek() == b"":
+                elif name in ("readlineb", "readline", "read", "read1") and rp.peek() == b"":
                     eof_seen += 1
                     if eof_seen >= 3:
                         break
@@ -219,8 +216,7 @@ def test_mixed_methods_from_threads(rio: ModuleType,
             consumed.append(histogram)
             totals.append(total)
 
-    threads = [threading.Thread(target=worker, args=(seed,), daemon=True)
-               for seed in range(6)]
+    threads = [threading.Thread(target=worker, args=(seed,), daemon=True) for seed in range(6)]
     deadline = time.monotonic() + JOIN_TIMEOUT
     sender.start()
     for t in threads:
@@ -232,9 +228,9 @@ def test_mixed_methods_from_threads(rio: ModuleType,
 
 
 @pytest.mark.parametrize("closefd", [False, True])
-def test_close_while_others_read(rio: ModuleType,
-                                 pair: Tuple[socket.socket, socket.socket],
-                                 closefd: bool) -> None:
+def test_close_while_others_read(
+    rio: ModuleType, pair: Tuple[socket.socket, socket.socket], closefd: bool
+) -> None:
     """close() from one thread: the readers get whole lines, then ValueError."""
     a, b = pair
     fd = a.detach() if closefd else a.fileno()
@@ -270,8 +266,7 @@ def test_close_while_others_read(rio: ModuleType,
             errors.append(exc)
 
     send = threading.Thread(target=sender, daemon=True)
-    readers = [threading.Thread(target=reader, args=(k,), daemon=True)
-               for k in range(6)]
+    readers = [threading.Thread(target=reader, args=(k,), daemon=True) for k in range(6)]
     deadline = time.monotonic() + JOIN_TIMEOUT
     send.start()
     for t in readers:
@@ -284,7 +279,7 @@ def test_close_while_others_read(rio: ModuleType,
     b.shutdown(socket.SHUT_WR)
     join_all([send], deadline)
     assert not errors, errors
-    assert outcomes == {k: MSG_CLOSED for k in range(6)}
+    assert outcomes == dict.fromkeys(range(6), MSG_CLOSED)
     assert lines_read, "nothing was read before close"
     bad = [line for line in lines_read if not line_ok(line)]
     assert not bad, bad[:3]
@@ -294,9 +289,9 @@ def test_close_while_others_read(rio: ModuleType,
             os.fstat(fd)
 
 
-def test_close_races_with_blocked_reader(rio: ModuleType,
-                                         pair: Tuple[socket.socket, socket.socket]
-                                         ) -> None:
+def test_close_races_with_blocked_reader(
+    rio: ModuleType, pair: Tuple[socket.socket, socket.socket]
+) -> None:
     """close() while a reader is blocked in read(2) on an idle socket: the
     reader gets its whole line (or ValueError), never freed memory."""
     a, b = pair
@@ -311,8 +306,8 @@ def test_close_races_with_blocked_reader(rio: ModuleType,
 
     t = threading.Thread(target=reader, daemon=True)
     t.start()
-    time.sleep(0.1)                 # the reader is now blocked in read(2)
-    b.sendall(b"a long line, ")     # ... with a partial line buffered
+    time.sleep(0.1)  # the reader is now blocked in read(2)
+    b.sendall(b"a long line, ")  # ... with a partial line buffered
     time.sleep(0.05)
     closer = threading.Thread(target=rp.close, daemon=True)
     closer.start()
@@ -330,9 +325,9 @@ def test_close_races_with_blocked_reader(rio: ModuleType,
         rp.readlineb()
 
 
-def test_shared_reinit_and_reads_do_not_crash(rio: ModuleType,
-                                              pair: Tuple[socket.socket,
-                                                          socket.socket]) -> None:
+def test_shared_reinit_and_reads_do_not_crash(
+    rio: ModuleType, pair: Tuple[socket.socket, socket.socket]
+) -> None:
     """__init__ racing with reads: results or ValueError, never a crash."""
     a, b = pair
     fd = a.fileno()
@@ -366,7 +361,7 @@ def test_shared_reinit_and_reads_do_not_crash(rio: ModuleType,
             for _ in range(300):
                 if rng.random() < 0.3:
                     try:
-                        rp.__init__(fd, 0)          # fails: unusable
+                        rp.__init__(fd, 0)  # fails: unusable
                     except ValueError:
                         pass
                 rp.__init__(fd, rng.choice([1, 16, 4096]))
@@ -374,8 +369,10 @@ def test_shared_reinit_and_reads_do_not_crash(rio: ModuleType,
         except BaseException as exc:
             errors.append(exc)
 
-    threads = [threading.Thread(target=sender, daemon=True),
-               threading.Thread(target=reiniter, daemon=True)]
+    threads = [
+        threading.Thread(target=sender, daemon=True),
+        threading.Thread(target=reiniter, daemon=True),
+    ]
     threads += [threading.Thread(target=reader, daemon=True) for _ in range(3)]
     deadline = time.monotonic() + JOIN_TIMEOUT
     for t in threads:

@@ -22,8 +22,10 @@ import pytest
 
 from rioutil import Fds, Writer
 
-pytestmark = [pytest.mark.skipif(os.name != "posix", reason="POSIX descriptors"),
-              pytest.mark.usefixtures("watchdog")]
+pytestmark = [
+    pytest.mark.skipif(os.name != "posix", reason="POSIX descriptors"),
+    pytest.mark.usefixtures("watchdog"),
+]
 
 EBADF_TEXT = str(OSError(errno.EBADF, os.strerror(errno.EBADF)))
 
@@ -33,13 +35,13 @@ EBADF_TEXT = str(OSError(errno.EBADF, os.strerror(errno.EBADF)))
 
 def written(exc: BaseException) -> int:
     """The ``characters_written`` a failed ``rio_writen`` put on ``exc``."""
-    value = getattr(exc, "characters_written")
+    value = exc.characters_written
     assert isinstance(value, int)
     return value
 
 
 def split(data: bytes, size: int) -> List[bytes]:
-    return [data[i:i + size] for i in range(0, len(data), size)]
+    return [data[i : i + size] for i in range(0, len(data), size)]
 
 
 def closed_fd() -> int:
@@ -109,7 +111,7 @@ def test_readn_zero_makes_no_system_call(rio: ModuleType) -> None:
 def test_readn_negative_n(rio: ModuleType, fds: Fds, n: int) -> None:
     r, w = fds.pipe()
     os.write(w, b"xyz")
-    with pytest.raises(ValueError, match="^n must be non-negative$"):
+    with pytest.raises(ValueError, match=r"^n must be non-negative$"):
         rio.rio_readn(r, n)
     assert rio.rio_readn(r, 3) == b"xyz"  # nothing was consumed
 
@@ -134,10 +136,19 @@ def test_readn_huge_n_on_long_stream(rio: ModuleType, fds: Fds) -> None:
     writer.finish()
 
 
-@pytest.mark.parametrize("args", [
-    ("0", 1), (0.0, 1), (None, 1), (b"0", 1),
-    ("fd", "1"), ("fd", 1.0), ("fd", None), ("fd", b"1"),
-])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("0", 1),
+        (0.0, 1),
+        (None, 1),
+        (b"0", 1),
+        ("fd", "1"),
+        ("fd", 1.0),
+        ("fd", None),
+        ("fd", b"1"),
+    ],
+)
 def test_readn_wrong_types(rio: ModuleType, fds: Fds, args: tuple) -> None:
     r, w = fds.pipe()
     os.write(w, b"data")
@@ -151,6 +162,7 @@ def test_readn_wrong_types(rio: ModuleType, fds: Fds, args: tuple) -> None:
 
 def test_readn_index_objects(rio: ModuleType, fds: Fds) -> None:
     """Anything with ``__index__`` is an integer, as for ``os.read``."""
+
     class Idx:
         def __init__(self, v: int) -> None:
             self.v = v
@@ -213,11 +225,14 @@ def test_readinto_multidimensional(rio: ModuleType, fds: Fds) -> None:
     assert store == bytes(range(12))
 
 
-@pytest.mark.parametrize("make", [
-    lambda: b"ro bytes",
-    lambda: memoryview(b"ro bytes"),
-    lambda: memoryview(bytearray(8)).toreadonly(),
-])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: b"ro bytes",
+        lambda: memoryview(b"ro bytes"),
+        lambda: memoryview(bytearray(8)).toreadonly(),
+    ],
+)
 def test_readinto_read_only_buffer(rio: ModuleType, fds: Fds, make) -> None:
     r, w = fds.pipe()
     os.write(w, b"12345678")
@@ -226,12 +241,17 @@ def test_readinto_read_only_buffer(rio: ModuleType, fds: Fds, make) -> None:
     assert rio.rio_readn(r, 8) == b"12345678"  # nothing consumed
 
 
-@pytest.mark.parametrize("make", [
-    lambda: "text", lambda: 42, lambda: None, lambda: [0] * 4,
-    lambda: memoryview(bytearray(8))[::2],
-])
-def test_readinto_not_a_writable_contiguous_buffer(rio: ModuleType, fds: Fds,
-                                                   make) -> None:
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: "text",
+        lambda: 42,
+        lambda: None,
+        lambda: [0] * 4,
+        lambda: memoryview(bytearray(8))[::2],
+    ],
+)
+def test_readinto_not_a_writable_contiguous_buffer(rio: ModuleType, fds: Fds, make) -> None:
     r, w = fds.pipe()
     os.write(w, b"12345678")
     with pytest.raises(TypeError):
@@ -242,16 +262,19 @@ def test_readinto_not_a_writable_contiguous_buffer(rio: ModuleType, fds: Fds,
 # -------------------------------------------------------------- rio_writen
 
 
-@pytest.mark.parametrize("make", [
-    lambda: b"plain bytes",
-    lambda: bytearray(b"a bytearray"),
-    lambda: memoryview(b"a memoryview"),
-    lambda: memoryview(b"..a slice..")[2:9],
-    lambda: array.array("i", [1, -2, 3, 4]),
-    lambda: array.array("d", [1.5, -2.25]),
-    lambda: memoryview(bytes(range(12))).cast("B", (3, 4)),
-    lambda: b"",
-])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: b"plain bytes",
+        lambda: bytearray(b"a bytearray"),
+        lambda: memoryview(b"a memoryview"),
+        lambda: memoryview(b"..a slice..")[2:9],
+        lambda: array.array("i", [1, -2, 3, 4]),
+        lambda: array.array("d", [1.5, -2.25]),
+        lambda: memoryview(bytes(range(12))).cast("B", (3, 4)),
+        lambda: b"",
+    ],
+)
 def test_writen_bytes_like(rio: ModuleType, fds: Fds, make) -> None:
     r, w = fds.pipe()
     data = make()
@@ -266,8 +289,7 @@ def test_writen_large_returns_nbytes(rio: ModuleType, fds: Fds) -> None:
     r, w = fds.pipe()
     data = os.urandom(4 << 20)
     got: List[bytes] = []
-    reader = threading.Thread(target=lambda: got.append(rio.rio_readn(r, 1 << 30)),
-                              daemon=True)
+    reader = threading.Thread(target=lambda: got.append(rio.rio_readn(r, 1 << 30)), daemon=True)
     reader.start()
     try:
         assert rio.rio_writen(w, data) == len(data)
@@ -278,11 +300,17 @@ def test_writen_large_returns_nbytes(rio: ModuleType, fds: Fds) -> None:
     assert got == [data]
 
 
-@pytest.mark.parametrize("make", [
-    lambda: "a str", lambda: 7, lambda: None, lambda: [1, 2],
-    lambda: memoryview(b"abcdef")[::2],
-    lambda: memoryview(bytearray(range(24)))[1::3],
-])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: "a str",
+        lambda: 7,
+        lambda: None,
+        lambda: [1, 2],
+        lambda: memoryview(b"abcdef")[::2],
+        lambda: memoryview(bytearray(range(24)))[1::3],
+    ],
+)
 def test_writen_rejects_non_buffers(rio: ModuleType, fds: Fds, make) -> None:
     r, w = fds.pipe()
     with pytest.raises(TypeError):
@@ -320,9 +348,11 @@ def test_bad_fd_is_ebadf_with_shared_message(rio: ModuleType) -> None:
 
 @pytest.mark.parametrize("fd", [-1, -(1 << 40), 2**31, 1 << 70])
 def test_impossible_fd_is_ebadf(rio: ModuleType, fd: int) -> None:
-    for call in (lambda: rio.rio_readn(fd, 1),
-                 lambda: rio.rio_readinto(fd, bytearray(1)),
-                 lambda: rio.rio_writen(fd, b"x")):
+    for call in (
+        lambda: rio.rio_readn(fd, 1),
+        lambda: rio.rio_readinto(fd, bytearray(1)),
+        lambda: rio.rio_writen(fd, b"x"),
+    ):
         with pytest.raises(OSError) as info:
             call()
         assert info.value.errno == errno.EBADF
@@ -372,8 +402,7 @@ def test_econnreset_on_read(rio: ModuleType, fds: Fds) -> None:
     with pytest.raises(ConnectionResetError) as info:
         rio.rio_readn(cli.fileno(), 10)
     assert info.value.errno == errno.ECONNRESET
-    assert str(info.value) == str(OSError(errno.ECONNRESET,
-                                          os.strerror(errno.ECONNRESET)))
+    assert str(info.value) == str(OSError(errno.ECONNRESET, os.strerror(errno.ECONNRESET)))
 
 
 def test_econnreset_on_readinto(rio: ModuleType, fds: Fds) -> None:

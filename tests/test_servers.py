@@ -97,8 +97,9 @@ def test_forty_concurrent_clients(impl: str, mode: str, shared_servers) -> None:
 
 
 @pytest.mark.parametrize("mode", ["thread", "event"])
-def test_idle_partial_lines_do_not_delay_an_active_client(impl: str, mode: str,
-                                                          shared_servers) -> None:
+def test_idle_partial_lines_do_not_delay_an_active_client(
+    impl: str, mode: str, shared_servers
+) -> None:
     server = shared_servers(impl, mode)
     idle = [connect(server.port) for _ in range(200)]
     try:
@@ -112,7 +113,7 @@ def test_idle_partial_lines_do_not_delay_an_active_client(impl: str, mode: str,
                 assert recv_exactly(active, len(line)) == line
         assert time.monotonic() - started < 3.0
         # Each idle client kept its own partial line: finish them all.
-        for number, sock in enumerate(idle):
+        for sock in idle:
             sock.sendall(b"done\n")
         for number, sock in enumerate(idle):
             expected = f"partial line {number} done\n".encode()
@@ -163,8 +164,10 @@ def test_process_mode_reaps_every_child(impl: str, shared_servers) -> None:
 @pytest.mark.parametrize("mode", MODES)
 def test_verbose_reports_connections_and_bytes(impl: str, mode: str, start_server) -> None:
     server = start_server(impl, mode, "-v")
-    assert server.first_line in (f"listening on :: port {server.port}\n",  # dual stack
-                                 f"listening on 0.0.0.0 port {server.port}\n")
+    assert server.first_line in (
+        f"listening on :: port {server.port}\n",  # dual stack
+        f"listening on 0.0.0.0 port {server.port}\n",
+    )
     with connect(server.port, "127.0.0.1") as sock:
         local_port = sock.getsockname()[1]
         sock.sendall(b"hello\n")
@@ -186,10 +189,14 @@ def _busy_client(port: int) -> socket.socket:
 
 
 @pytest.mark.parametrize("mode", MODES)
-@pytest.mark.parametrize("signum, busy", [(signal.SIGTERM, False), (signal.SIGINT, True)],
-                         ids=["SIGTERM-right-after-listening", "SIGINT-while-serving"])
-def test_signal_stops_the_server(impl: str, mode: str, signum: int, busy: bool,
-                                 start_server) -> None:
+@pytest.mark.parametrize(
+    "signum, busy",
+    [(signal.SIGTERM, False), (signal.SIGINT, True)],
+    ids=["SIGTERM-right-after-listening", "SIGINT-while-serving"],
+)
+def test_signal_stops_the_server(
+    impl: str, mode: str, signum: int, busy: bool, start_server
+) -> None:
     server = start_server(impl, mode)
     client = _busy_client(server.port) if busy else None
     if client is not None and mode == "process":
@@ -203,8 +210,9 @@ def test_signal_stops_the_server(impl: str, mode: str, signum: int, busy: bool,
     assert status == 0, server.stderr()
     assert seconds < 1.5
     assert "Traceback" not in server.stderr()
-    assert wait_until(lambda: not any(os.path.exists(f"/proc/{pid}") for pid in children),
-                      timeout=2.0), "a child of the process server outlived it"
+    assert wait_until(
+        lambda: not any(os.path.exists(f"/proc/{pid}") for pid in children), timeout=2.0
+    ), "a child of the process server outlived it"
     with pytest.raises(ConnectionRefusedError):
         connect(server.port).close()
 
@@ -223,8 +231,9 @@ def test_signal_race_right_after_listening(impl: str, mode: str, start_server) -
 
 
 @pytest.mark.parametrize("mode", ["thread", "prethreaded", "event"])
-def test_running_out_of_descriptors_neither_crashes_nor_spins(impl: str, mode: str,
-                                                              start_server) -> None:
+def test_running_out_of_descriptors_neither_crashes_nor_spins(
+    impl: str, mode: str, start_server
+) -> None:
     def few_descriptors() -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (24, 24))
 

@@ -52,8 +52,7 @@ def test_descriptors_are_plain_ints(listenfd: int) -> None:
         _accept(listenfd).close()
 
 
-@pytest.mark.parametrize("host", ["127.0.0.1", "localhost",
-                                  pytest.param("::1", marks=needs_ipv6)])
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost", pytest.param("::1", marks=needs_ipv6)])
 def test_listening_without_host_accepts_ipv4_and_ipv6(listenfd: int, host: str) -> None:
     port = local_address(listenfd)[1]
     clientfd = csapp.open_clientfd(host, port)
@@ -98,7 +97,7 @@ def test_restart_on_the_same_port_right_after_connections_closed() -> None:
     port = local_address(fd)[1]
     clientfd = csapp.open_clientfd("localhost", port)
     conn = _accept(fd)
-    conn.close()       # the server closes first: its side goes to TIME_WAIT
+    conn.close()  # the server closes first: its side goes to TIME_WAIT
     os.close(clientfd)
     os.close(fd)
     again = csapp.open_listenfd(port)
@@ -119,8 +118,7 @@ def test_port_in_use_raises_and_leaks_nothing(listenfd: int) -> None:
     assert fd_count() == before
 
 
-@pytest.mark.parametrize("host", ["127.0.0.1", "localhost",
-                                  pytest.param("::1", marks=needs_ipv6)])
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost", pytest.param("::1", marks=needs_ipv6)])
 def test_refused_connect_raises_and_leaks_nothing(host: str) -> None:
     port = _free_port()
     before = fd_count()
@@ -129,8 +127,9 @@ def test_refused_connect_raises_and_leaks_nothing(host: str) -> None:
     assert fd_count() == before
 
 
-@pytest.mark.parametrize("host", ["no-such-host.invalid", "bad host name!",
-                                  "a" * 70 + ".example", "two..dots"])
+@pytest.mark.parametrize(
+    "host", ["no-such-host.invalid", "bad host name!", "a" * 70 + ".example", "two..dots"]
+)
 def test_failed_lookup_raises_gaierror_and_leaks_nothing(host: str) -> None:
     before = fd_count()
     with pytest.raises(socket.gaierror):
@@ -140,8 +139,9 @@ def test_failed_lookup_raises_gaierror_and_leaks_nothing(host: str) -> None:
     assert fd_count() == before
 
 
-@pytest.mark.parametrize("port, error", [(-1, ValueError), (65536, ValueError),
-                                         (True, TypeError), (8.0, TypeError)])
+@pytest.mark.parametrize(
+    "port, error", [(-1, ValueError), (65536, ValueError), (True, TypeError), (8.0, TypeError)]
+)
 def test_bad_ports_are_refused_before_any_lookup(port: object, error: type) -> None:
     with pytest.raises(error):
         csapp.open_clientfd("127.0.0.1", port)  # type: ignore[arg-type]

@@ -95,26 +95,35 @@ def stub_signatures() -> Dict[str, Params]:
             if isinstance(node, ast.ClassDef):
                 visit(node.body, f"{node.name}.")
             elif isinstance(node, ast.FunctionDef) and not any(
-                    isinstance(d, ast.Name) and d.id == "property" for d in node.decorator_list):
+                isinstance(d, ast.Name) and d.id == "property" for d in node.decorator_list
+            ):
                 out[prefix + node.name] = _params(node.args, ast.literal_eval)
+
     visit(tree.body, "")
     return out
 
 
 def fallback_signature(obj: Callable[..., Any]) -> Params:
-    kinds = {inspect.Parameter.POSITIONAL_OR_KEYWORD: "positional",
-             inspect.Parameter.POSITIONAL_ONLY: "positional",
-             inspect.Parameter.VAR_POSITIONAL: "*",
-             inspect.Parameter.KEYWORD_ONLY: "keyword",
-             inspect.Parameter.VAR_KEYWORD: "**"}
-    return [(p.name, kinds[p.kind],
-             NO_DEFAULT if p.default is inspect.Parameter.empty else p.default)
-            for p in inspect.signature(obj).parameters.values()]
+    kinds = {
+        inspect.Parameter.POSITIONAL_OR_KEYWORD: "positional",
+        inspect.Parameter.POSITIONAL_ONLY: "positional",
+        inspect.Parameter.VAR_POSITIONAL: "*",
+        inspect.Parameter.KEYWORD_ONLY: "keyword",
+        inspect.Parameter.VAR_KEYWORD: "**",
+    }
+    return [
+        (p.name, kinds[p.kind], NO_DEFAULT if p.default is inspect.Parameter.empty else p.default)
+        for p in inspect.signature(obj).parameters.values()
+    ]
 
 
 # Defaults the .pyx spells with names (identity markers of its fast paths).
-COMPILED_DEFAULT_NAMES = {"MAXLINE": 8192, "RIO_BUFSIZE": 8192,
-                          "DEFAULT_MAXLEN": 8192, "DEFAULT_SIZE": -1}
+COMPILED_DEFAULT_NAMES = {
+    "MAXLINE": 8192,
+    "RIO_BUFSIZE": 8192,
+    "DEFAULT_MAXLEN": 8192,
+    "DEFAULT_SIZE": -1,
+}
 
 
 def compiled_signature(obj: Any) -> Params:
@@ -127,6 +136,7 @@ def compiled_signature(obj: Any) -> Params:
         if isinstance(node, ast.Name):
             return COMPILED_DEFAULT_NAMES[node.id]
         return ast.literal_eval(node)
+
     return _params(func.args, value)
 
 
@@ -145,8 +155,9 @@ def test_the_fallback_matches_the_stub(name: str) -> None:
     assert fallback_signature(_lookup(_rio_py, name)) == STUBBED[name]
 
 
-@pytest.mark.parametrize("name", sorted(n for n in STUBBED if n != "Rio.__init__"
-                                        and not n.startswith("Rio.__")))
+@pytest.mark.parametrize(
+    "name", sorted(n for n in STUBBED if n != "Rio.__init__" and not n.startswith("Rio.__"))
+)
 def test_the_compiled_twin_matches_the_stub(name: str) -> None:
     assert compiled_signature(_lookup(rio_c, name)) == STUBBED[name]
 
@@ -180,7 +191,7 @@ def test_rio_constructor_takes_closefd_by_keyword_only(impl: str) -> None:
 def _raised(call: Callable[[], Any]) -> Tuple[str, str]:
     try:
         call()
-    except BaseException as exc:  # noqa: B902 - the type is what is compared
+    except BaseException as exc:
         return type(exc).__name__, str(exc)
     return "no exception", ""
 
@@ -235,8 +246,9 @@ def test_the_same_errors_and_messages() -> None:
             closed = twin.Rio(r)
             closed.close()
             blank = twin.Rio.__new__(twin.Rio)
-            seen[impl] = {name: _raised(call)
-                          for name, call in _bad_calls(twin, r, closed, blank).items()}
+            seen[impl] = {
+                name: _raised(call) for name, call in _bad_calls(twin, r, closed, blank).items()
+            }
     finally:
         os.close(r)
         os.close(w)
@@ -244,9 +256,15 @@ def test_the_same_errors_and_messages() -> None:
     for name, (kind, _message) in seen["c"].items():
         assert kind != "no exception", name
     messages = {message for _kind, message in seen["c"].values()}
-    for shared in (_shared.MSG_CLOSED, _shared.MSG_UNINIT, _shared.MSG_BUFSIZE,
-                   _shared.MSG_MAXLEN, _shared.MSG_NEGATIVE_N, _shared.MSG_READ_LENGTH,
-                   _shared.MSG_CONTIGUOUS):
+    for shared in (
+        _shared.MSG_CLOSED,
+        _shared.MSG_UNINIT,
+        _shared.MSG_BUFSIZE,
+        _shared.MSG_MAXLEN,
+        _shared.MSG_NEGATIVE_N,
+        _shared.MSG_READ_LENGTH,
+        _shared.MSG_CONTIGUOUS,
+    ):
         assert shared in messages, shared
 
 
@@ -308,7 +326,8 @@ for number, (bufsize, data, calls) in enumerate(scenarios):
 
 STRACE_LINE = re.compile(
     r'^(?:stat|newfstatat|statx)\((?:AT_FDCWD, )?"/csapp-scenario-(\d+)-fd-(\d+)"'
-    r'|^(read|readv)\((\d+), (.*)\) += (-?\d+)')
+    r"|^(read|readv)\((\d+), (.*)\) += (-?\d+)"
+)
 
 
 def strace_reads(impl: str, scenarios: List[Any], tmp_path: Path) -> List[List[Tuple[int, int]]]:
@@ -317,10 +336,31 @@ def strace_reads(impl: str, scenarios: List[Any], tmp_path: Path) -> List[List[T
     spec.write_text(json.dumps(scenarios))
     trace = tmp_path / f"trace-{impl}"
     env = dict(os.environ, CSAPP_NO_EXTENSIONS="1" if impl == "python" else "0")
-    subprocess.run(["strace", "-f", "-qq", "-s", "0", "-e", "abbrev=none", "-e", "signal=none",
-                    "-e", "trace=read,readv,stat,newfstatat,statx", "-o", str(trace),
-                    sys.executable, "-c", CHILD, impl, str(spec)],
-                   check=True, timeout=120, env=env)
+    subprocess.run(
+        [
+            "strace",
+            "-f",
+            "-qq",
+            "-s",
+            "0",
+            "-e",
+            "abbrev=none",
+            "-e",
+            "signal=none",
+            "-e",
+            "trace=read,readv,stat,newfstatat,statx",
+            "-o",
+            str(trace),
+            sys.executable,
+            "-c",
+            CHILD,
+            impl,
+            str(spec),
+        ],
+        check=True,
+        timeout=120,
+        env=env,
+    )
     reads: List[List[Tuple[int, int]]] = [[] for _ in scenarios]
     current, fd = -1, -1
     for line in trace.read_text().splitlines():
@@ -342,23 +382,29 @@ def strace_reads(impl: str, scenarios: List[Any], tmp_path: Path) -> List[List[T
 def strace_works() -> bool:
     if shutil.which("strace") is None:
         return False
-    probe = subprocess.run(["strace", "-qq", "-o", os.devnull, "true"],
-                           capture_output=True, timeout=30)
+    probe = subprocess.run(
+        ["strace", "-qq", "-o", os.devnull, "true"], capture_output=True, timeout=30
+    )
     return probe.returncode == 0
 
 
-needs_strace = pytest.mark.skipif(not strace_works(),
-                                  reason="strace is missing or cannot trace here "
-                                         "(apt-get install strace; CI installs it)")
+needs_strace = pytest.mark.skipif(
+    not strace_works(),
+    reason="strace is missing or cannot trace here (apt-get install strace; CI installs it)",
+)
 
 # CPython's Lib/test/test_io.py, BufferedReaderTest.test_buffering: (bufsize,
 # the reads, what io.BufferedReader's raw reads return).
-CPYTHON_BUFFERING = [(100, [3, 1, 4, 8], [9, 0]), (100, [3, 3, 3], [9]),
-                     (4, [1, 2, 4, 2], [4, 4, 1])]
+CPYTHON_BUFFERING = [
+    (100, [3, 1, 4, 8], [9, 0]),
+    (100, [3, 3, 3], [9]),
+    (4, [1, 2, 4, 2], [4, 4, 1]),
+]
 
 
 def test_cpython_test_buffering_cases_for_io_itself() -> None:
     """The control: what the raw reads of io.BufferedReader are."""
+
     class Recording(io.RawIOBase):
         def __init__(self, data: bytes) -> None:
             self.data, self.history = data, []  # type: ignore[var-annotated]
@@ -384,11 +430,14 @@ def test_cpython_test_buffering_cases_for_io_itself() -> None:
 def test_cpython_test_buffering_cases(tmp_path: Path) -> None:
     """Both twins read 4, 3, 2 where io reads 4, 4, 1 (docs/CONTRACT.md says why:
     a Rio keeps the pending "d" in its buffer and reads into the free space)."""
-    scenarios = [[bufsize, "abcdefghi", [["read", n] for n in sizes]]
-                 for bufsize, sizes, _raw in CPYTHON_BUFFERING]
+    scenarios = [
+        [bufsize, "abcdefghi", [["read", n] for n in sizes]]
+        for bufsize, sizes, _raw in CPYTHON_BUFFERING
+    ]
     for impl in ("c", "python"):
-        got = [[count for _asked, count in reads]
-               for reads in strace_reads(impl, scenarios, tmp_path)]
+        got = [
+            [count for _asked, count in reads] for reads in strace_reads(impl, scenarios, tmp_path)
+        ]
         assert got == [[9, 0], [9], [4, 3, 2]], impl
 
 
@@ -406,8 +455,20 @@ def random_scenarios(seed: int, count: int) -> List[Any]:
         data = "".join(lines)[:budget]
         calls = []
         for _ in range(rnd.randrange(1, 40)):
-            name = rnd.choice(["readlineb", "readline", "read", "readnb", "read1", "peek",
-                               "readinto", "readlines", "next", "echo"])
+            name = rnd.choice(
+                [
+                    "readlineb",
+                    "readline",
+                    "read",
+                    "readnb",
+                    "read1",
+                    "peek",
+                    "readinto",
+                    "readlines",
+                    "next",
+                    "echo",
+                ]
+            )
             if name == "readlineb":
                 arg: Any = rnd.choice([None, 2, 3, 10, 8192, 20000])
             elif name == "readline":

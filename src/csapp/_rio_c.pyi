@@ -9,8 +9,15 @@ from typing import Any, Iterator, List, Optional, Tuple
 from typing_extensions import disjoint_base
 
 __all__ = [
-    "MAXLINE", "RIO_BUFSIZE", "Rio", "rio_readinitb", "rio_readinto", "rio_readlineb",
-    "rio_readn", "rio_readnb", "rio_writen",
+    "MAXLINE",
+    "RIO_BUFSIZE",
+    "Rio",
+    "rio_readinitb",
+    "rio_readinto",
+    "rio_readlineb",
+    "rio_readn",
+    "rio_readnb",
+    "rio_writen",
 ]
 
 RIO_BUFSIZE: int
@@ -44,7 +51,7 @@ class Rio:
     def isatty(self) -> bool: ...
     def flush(self) -> None: ...
     def close(self) -> None: ...
-    def __enter__(self) -> "Rio": ...
+    def __enter__(self) -> Rio: ...
     def __exit__(self, *exc_info: Any) -> None: ...
 
 def rio_readinitb(fd: int) -> Rio: ...

@@ -20,13 +20,11 @@ from typing import Any, Callable, Iterator, List, Optional, Tuple, TypeVar
 
 from ._shared import (
     CLOSED as _CLOSED,
+)
+from ._shared import (
     ECHO_BLOCKED,
     ECHO_CHUNK,
     ECHO_EOF,
-    FIRST_CHUNK as _FIRST_CHUNK,
-    LINE_LIMIT as _LINE_LIMIT,
-    MAX_BUFSIZE as _MAX_BUFSIZE,
-    MAX_CHUNK as _MAX_CHUNK,
     MAXLINE,
     MSG_BUFSIZE,
     MSG_CONTIGUOUS,
@@ -34,9 +32,7 @@ from ._shared import (
     MSG_NEGATIVE_N,
     MSG_READ_LENGTH,
     MSG_REENTRANT,
-    OPEN as _OPEN,
     RIO_BUFSIZE,
-    UNINIT as _UNINIT,
     echo_cut,
     msg_no_pickle,
     msg_not_bytes_like,
@@ -44,6 +40,24 @@ from ._shared import (
     msg_not_rio,
     msg_not_writable,
     rio_repr,
+)
+from ._shared import (
+    FIRST_CHUNK as _FIRST_CHUNK,
+)
+from ._shared import (
+    LINE_LIMIT as _LINE_LIMIT,
+)
+from ._shared import (
+    MAX_BUFSIZE as _MAX_BUFSIZE,
+)
+from ._shared import (
+    MAX_CHUNK as _MAX_CHUNK,
+)
+from ._shared import (
+    OPEN as _OPEN,
+)
+from ._shared import (
+    UNINIT as _UNINIT,
 )
 
 __all__ = [
@@ -216,6 +230,7 @@ def _raiser(state: int) -> Callable[..., bytes]:
 
     def not_open(limit: int = -1) -> bytes:
         raise ValueError(message)
+
     return not_open
 
 
@@ -252,8 +267,19 @@ class Rio:
     both twins make the same system calls for the same calls.
     """
 
-    __slots__ = ("_fd", "_bufsize", "_cap", "_lines", "_readline", "_parts", "_closefd",
-                 "_state", "_lock", "_owner", "__weakref__")
+    __slots__ = (
+        "__weakref__",
+        "_bufsize",
+        "_cap",
+        "_closefd",
+        "_fd",
+        "_lines",
+        "_lock",
+        "_owner",
+        "_parts",
+        "_readline",
+        "_state",
+    )
 
     _state: int
     _owner: int
@@ -263,7 +289,7 @@ class Rio:
     _lock: threading.Lock
     _parts: List[Any]
 
-    def __new__(cls, *args: Any, **kwargs: Any) -> "Rio":
+    def __new__(cls, *args: Any, **kwargs: Any) -> Rio:
         self = super().__new__(cls)
         self._lock = threading.Lock()
         self._owner = 0
@@ -273,8 +299,7 @@ class Rio:
         self._set_state(_UNINIT)
         return self
 
-    def __init__(self, fd: int, bufsize: int = RIO_BUFSIZE, *,
-                 closefd: bool = False) -> None:
+    def __init__(self, fd: int, bufsize: int = RIO_BUFSIZE, *, closefd: bool = False) -> None:
         self._call_locked(self._init, (fd, bufsize, closefd), True)
 
     def _init(self, args: Tuple[Any, Any, Any]) -> None:
@@ -302,8 +327,9 @@ class Rio:
 
     # -- the lock: one call at a time; a signal handler re-entering is refused.
 
-    def _call_locked(self, method: Callable[[Any], _T], arg: Any = None,
-                     any_state: bool = False) -> _T:
+    def _call_locked(
+        self, method: Callable[[Any], _T], arg: Any = None, any_state: bool = False
+    ) -> _T:
         """``method(arg)`` holding the lock; the Rio must be open unless ``any_state``.
 
         The one place the lock is taken. A handler that re-enters (same
@@ -462,7 +488,7 @@ class Rio:
             return got
         data = self._gather()  # _lines is empty now: only _parts is left
         take = min(total - got, len(data))
-        view[got:got + take] = data[:take]
+        view[got : got + take] = data[:take]
         del data[:take]
         got += take
         fd = self._fd
@@ -477,7 +503,7 @@ class Rio:
                 else:
                     count = self._read_more(data)
                     take = min(count, want)
-                    view[got:got + take] = data[:take]
+                    view[got : got + take] = data[:take]
                     del data[:take]
                     got += take
                 if count == 0:
@@ -631,7 +657,7 @@ class Rio:
                 if cut:
                     with memoryview(data) as view:
                         counts += map(os.write, (out_fd,), (view[:cut],))
-                    del data[:counts[-1]]
+                    del data[: counts[-1]]
                     echoed += counts[-1]
                     if counts[-1] == cut and once and not at_eof:
                         return echoed, ECHO_CHUNK
@@ -644,7 +670,7 @@ class Rio:
         finally:
             written = sum(counts)
             if written > echoed:  # a handler raised between a write and its del
-                del data[:written - echoed]
+                del data[: written - echoed]
             self._parts = [data] if data else []
 
     # -- the rest of the file protocol
@@ -705,7 +731,7 @@ class Rio:
             if self._closefd:
                 os.close(self._fd)
 
-    def __enter__(self) -> "Rio":
+    def __enter__(self) -> Rio:
         self._check_open()
         return self
 

@@ -72,8 +72,8 @@ def rio_repr(rio: Any, state: int, fd: int, buffered: int) -> str:
 # -- echo (CSAPP's echo loop): what of the buffered input goes back now
 
 # What one call of ``_echo_lines`` ended with.
-ECHO_EOF = 0      # end of file, everything echoed
-ECHO_CHUNK = 1    # (once=True) one read's worth of lines went back
+ECHO_EOF = 0  # end of file, everything echoed
+ECHO_CHUNK = 1  # (once=True) one read's worth of lines went back
 ECHO_BLOCKED = 2  # a read or write timed out or would block; nothing lost
 
 

@@ -78,8 +78,12 @@ def _positive_int(text: str) -> int:
 
 
 def _cmd_echoserver(args: argparse.Namespace) -> int:
-    config = ServerConfig(verbose=args.verbose, idle_timeout=args.idle_timeout,
-                          max_clients=args.max_clients, threads=args.threads)
+    config = ServerConfig(
+        verbose=args.verbose,
+        idle_timeout=args.idle_timeout,
+        max_clients=args.max_clients,
+        threads=args.threads,
+    )
     where = f"{args.host} port {args.port}" if args.host else f"port {args.port}"
     try:
         listenfd = open_listenfd(args.port, args.host)
@@ -105,13 +109,15 @@ def _cmd_echoclient(args: argparse.Namespace) -> int:
     except socket.gaierror as exc:
         return _fail("echoclient", f"unknown host {args.host!r}: {exc.strerror}")
     except OSError as exc:
-        return _fail("echoclient", f"cannot connect to {args.host} port {args.port}: "
-                                   f"{exc.strerror or exc}")
+        return _fail(
+            "echoclient", f"cannot connect to {args.host} port {args.port}: {exc.strerror or exc}"
+        )
     try:
         echo_client(clientfd, STDIN_FILENO, STDOUT_FILENO)
     except OSError as exc:
-        return _fail("echoclient", f"connection to {args.host} port {args.port} lost: "
-                                   f"{exc.strerror or exc}")
+        return _fail(
+            "echoclient", f"connection to {args.host} port {args.port} lost: {exc.strerror or exc}"
+        )
     finally:
         os.close(clientfd)
     return EXIT_OK
@@ -149,15 +155,20 @@ def _copy_sweep(args: argparse.Namespace) -> int:
     try:
         with sweep.sweep_source(STDIN_FILENO, args.bytes) as path:
             nbytes = os.path.getsize(path)
-            print(f"csapp copy --sweep: {nbytes:,} bytes from a file into a pipe, "
-                  f"implementation {IMPLEMENTATION}", flush=True)
+            print(
+                f"csapp copy --sweep: {nbytes:,} bytes from a file into a pipe, "
+                f"implementation {IMPLEMENTATION}",
+                flush=True,
+            )
             print(sweep.HEADER, flush=True)
             rows = sweep.run_sweep(path, progress=lambda line: print(line, flush=True))
     except (OSError, RuntimeError) as exc:
         return _fail("copy", f"{getattr(exc, 'strerror', None) or exc}")
     if args.plot:
-        title = (f"Copying {nbytes:,} bytes file → pipe (csapp, implementation "
-                 f"{IMPLEMENTATION}): a system call costs more than the byte it moves")
+        title = (
+            f"Copying {nbytes:,} bytes file → pipe (csapp, implementation "
+            f"{IMPLEMENTATION}): a system call costs more than the byte it moves"
+        )
         try:
             sweep.plot_sweep(rows, args.plot, title)
         except RuntimeError as exc:
@@ -186,14 +197,21 @@ def _workloads(text: str) -> List[str]:
     for name in names:
         if name not in BENCH_WORKLOADS:
             raise argparse.ArgumentTypeError(
-                f"unknown workload {name!r} (choose from {', '.join(BENCH_WORKLOADS)})")
+                f"unknown workload {name!r} (choose from {', '.join(BENCH_WORKLOADS)})"
+            )
     return names
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
     from .benchmarks import run as bench  # imported only when asked for
-    return bench.run(quick=args.quick, rounds=args.rounds, only=args.only,
-                     json_path=args.json, plot_path=args.plot)
+
+    return bench.run(
+        quick=args.quick,
+        rounds=args.rounds,
+        only=args.only,
+        json_path=args.json,
+        plot_path=args.plot,
+    )
 
 
 # --------------------------------------------------------------- parser
@@ -204,86 +222,149 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="csapp",
         description="CSAPP's robust I/O (RIO), sockets and echo servers, in Python.",
-        epilog="Start with `csapp demo`. Each command has --help.")
-    parser.add_argument("--version", action="version",
-                        version=f"csapp {__version__} (implementation: {IMPLEMENTATION})")
+        epilog="Start with `csapp demo`. Each command has --help.",
+    )
+    parser.add_argument(
+        "--version",
+        action="version",
+        version=f"csapp {__version__} (implementation: {IMPLEMENTATION})",
+    )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     server = commands.add_parser(
-        "echoserver", help="run an echo server",
+        "echoserver",
+        help="run an echo server",
         description="Echo every line a client sends back to it (CSAPP echoserver*). "
-                    "The first line on standard output is 'listening on ADDRESS port N'. "
-                    "SIGINT or SIGTERM stops it (exit status 0).")
+        "The first line on standard output is 'listening on ADDRESS port N'. "
+        "SIGINT or SIGTERM stops it (exit status 0).",
+    )
     server.add_argument("port", type=_port, metavar="PORT", help="TCP port; 0 picks a free one")
-    server.add_argument("--host", metavar="H", default=None,
-                        help="address to listen on (default: every IPv4 and IPv6 address)")
-    server.add_argument("--mode", choices=list(SERVERS), default="iterative",
-                        help="concurrency model (default: iterative)")
-    server.add_argument("-v", "--verbose", action="store_true",
-                        help="report connections and bytes received on standard error")
-    server.add_argument("--idle-timeout", type=_positive_float, metavar="SECONDS",
-                        help="close a client that sends nothing for this long")
-    server.add_argument("--max-clients", type=_positive_int, metavar="N",
-                        help="serve at most N clients at once; others wait to be accepted")
-    server.add_argument("--threads", type=_positive_int, metavar="N", default=8,
-                        help="prethreaded mode: size of the thread pool (default: 8)")
+    server.add_argument(
+        "--host",
+        metavar="H",
+        default=None,
+        help="address to listen on (default: every IPv4 and IPv6 address)",
+    )
+    server.add_argument(
+        "--mode",
+        choices=list(SERVERS),
+        default="iterative",
+        help="concurrency model (default: iterative)",
+    )
+    server.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="report connections and bytes received on standard error",
+    )
+    server.add_argument(
+        "--idle-timeout",
+        type=_positive_float,
+        metavar="SECONDS",
+        help="close a client that sends nothing for this long",
+    )
+    server.add_argument(
+        "--max-clients",
+        type=_positive_int,
+        metavar="N",
+        help="serve at most N clients at once; others wait to be accepted",
+    )
+    server.add_argument(
+        "--threads",
+        type=_positive_int,
+        metavar="N",
+        default=8,
+        help="prethreaded mode: size of the thread pool (default: 8)",
+    )
     server.set_defaults(run=_cmd_echoserver)
 
     client = commands.add_parser(
-        "echoclient", help="send standard input to an echo server",
+        "echoclient",
+        help="send standard input to an echo server",
         description="Send each line of standard input to the server and print its reply "
-                    "(CSAPP echoclient). Stops at end of input or when the server closes.")
+        "(CSAPP echoclient). Stops at end of input or when the server closes.",
+    )
     client.add_argument("host", metavar="HOST")
     client.add_argument("port", type=_port, metavar="PORT")
     client.set_defaults(run=_cmd_echoclient)
 
     info = commands.add_parser(
-        "hostinfo", help="list the addresses of a host name",
-        description="Print every IPv4 and IPv6 address of NAME, one a line (CSAPP hostinfo).")
+        "hostinfo",
+        help="list the addresses of a host name",
+        description="Print every IPv4 and IPv6 address of NAME, one a line (CSAPP hostinfo).",
+    )
     info.add_argument("name", metavar="NAME")
     info.set_defaults(run=_cmd_hostinfo)
 
     copy = commands.add_parser(
-        "copy", help="copy standard input to standard output",
+        "copy",
+        help="copy standard input to standard output",
         description="Copy standard input to standard output: 'byte' makes one system call "
-                    "per byte, 'buffered' goes through a Rio, 'fast' uses sendfile/splice "
-                    "or a large buffer.")
-    copy.add_argument("--method", choices=list(COPY_METHODS), default="buffered",
-                      help="how to copy (default: buffered)")
-    copy.add_argument("--stats", action="store_true",
-                      help="print bytes, system calls, seconds and MB/s on standard error")
-    copy.add_argument("--sweep", action="store_true",
-                      help="instead of copying, measure: the same data through a Rio of "
-                           "every buffer size from 1 byte to 1 MiB, then sendfile and "
-                           "splice; MB/s and system calls per size")
-    copy.add_argument("--bytes", type=_positive_int, default=8 << 20, metavar="N",
-                      help="--sweep: how much random data when standard input is not a "
-                           "file (default: 8 MiB)")
-    copy.add_argument("--plot", metavar="FILE.png",
-                      help="--sweep: draw both curves on log axes (needs matplotlib)")
+        "per byte, 'buffered' goes through a Rio, 'fast' uses sendfile/splice "
+        "or a large buffer.",
+    )
+    copy.add_argument(
+        "--method",
+        choices=list(COPY_METHODS),
+        default="buffered",
+        help="how to copy (default: buffered)",
+    )
+    copy.add_argument(
+        "--stats",
+        action="store_true",
+        help="print bytes, system calls, seconds and MB/s on standard error",
+    )
+    copy.add_argument(
+        "--sweep",
+        action="store_true",
+        help="instead of copying, measure: the same data through a Rio of "
+        "every buffer size from 1 byte to 1 MiB, then sendfile and "
+        "splice; MB/s and system calls per size",
+    )
+    copy.add_argument(
+        "--bytes",
+        type=_positive_int,
+        default=8 << 20,
+        metavar="N",
+        help="--sweep: how much random data when standard input is not a file (default: 8 MiB)",
+    )
+    copy.add_argument(
+        "--plot",
+        metavar="FILE.png",
+        help="--sweep: draw both curves on log axes (needs matplotlib)",
+    )
     copy.set_defaults(run=_cmd_copy)
 
     demo = commands.add_parser(
-        "demo", help="a guided tour in a few seconds",
-        description="Start an echo server, talk to it, and compare copy methods.")
+        "demo",
+        help="a guided tour in a few seconds",
+        description="Start an echo server, talk to it, and compare copy methods.",
+    )
     demo.set_defaults(run=_cmd_demo)
 
     bench = commands.add_parser(
-        "bench", help="benchmark against the peers (stdlib, C, asyncio, uvloop)",
+        "bench",
+        help="benchmark against the peers (stdlib, C, asyncio, uvloop)",
         description="Measure csapp side by side with what you would use instead, "
-                    "in one run, and print each figure as a ratio. Needs a C compiler "
-                    "for the C baselines; uvloop and matplotlib come with the [bench] extra.")
-    bench.add_argument("--quick", action="store_true",
-                       help="small sizes and 3 rounds: finishes in about a minute")
+        "in one run, and print each figure as a ratio. Needs a C compiler "
+        "for the C baselines; uvloop and matplotlib come with the [bench] extra.",
+    )
+    bench.add_argument(
+        "--quick", action="store_true", help="small sizes and 3 rounds: finishes in about a minute"
+    )
     bench.add_argument("--json", metavar="FILE", help="save every figure as JSON")
-    bench.add_argument("--plot", metavar="FILE.png",
-                       help="save a bar chart (needs matplotlib)")
-    bench.add_argument("--only", metavar="WORKLOAD[,WORKLOAD...]", action="extend",
-                       type=_workloads,
-                       help=f"run only these workloads ({', '.join(BENCH_WORKLOADS)}); "
-                            "comma-separated or repeated")
-    bench.add_argument("--rounds", type=_positive_int, metavar="N",
-                       help="rounds per case (default 5, --quick 3)")
+    bench.add_argument("--plot", metavar="FILE.png", help="save a bar chart (needs matplotlib)")
+    bench.add_argument(
+        "--only",
+        metavar="WORKLOAD[,WORKLOAD...]",
+        action="extend",
+        type=_workloads,
+        help=f"run only these workloads ({', '.join(BENCH_WORKLOADS)}); "
+        "comma-separated or repeated",
+    )
+    bench.add_argument(
+        "--rounds", type=_positive_int, metavar="N", help="rounds per case (default 5, --quick 3)"
+    )
     bench.set_defaults(run=_cmd_bench)
     return parser
 

@@ -26,8 +26,8 @@ class _Server:
     def __init__(self, clientfd: int) -> None:
         self.fd = clientfd
         self.replies = Rio(clientfd)
-        self.closed = False     # the server sent EOF
-        self.unanswered = 0     # bytes sent whose echo has not come back in full
+        self.closed = False  # the server sent EOF
+        self.unanswered = 0  # bytes sent whose echo has not come back in full
         self._poller = select.poll()
         self._poller.register(clientfd, select.POLLIN)
 
@@ -108,7 +108,7 @@ def echo_client(clientfd: int, infd: int = 0, outfd: int = 1) -> int:
 
 def _pieces(line: bytes) -> Iterable[bytes]:
     size = MAXLINE - 1
-    return (line[i:i + size] for i in range(0, len(line), size))
+    return (line[i : i + size] for i in range(0, len(line), size))
 
 
 def echo_lines(host: str, port: Union[int, str], lines: Iterable[bytes]) -> List[bytes]:

@@ -29,8 +29,17 @@ COPY_BUFSIZE = 64 * 1024
 SENDFILE_CHUNK = 1 << 30
 SPLICE_CHUNK = 1 << 20
 # Errors that mean "this kernel shortcut does not apply to these descriptors".
-NOT_SUPPORTED = frozenset({errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP,
-                           errno.ENOTSUP, errno.EXDEV, errno.ESPIPE, errno.EBADF})
+NOT_SUPPORTED = frozenset(
+    {
+        errno.EINVAL,
+        errno.ENOSYS,
+        errno.EOPNOTSUPP,
+        errno.ENOTSUP,
+        errno.EXDEV,
+        errno.ESPIPE,
+        errno.EBADF,
+    }
+)
 
 
 @dataclass
@@ -50,8 +59,10 @@ class CopyStats:
 
     def summary(self) -> str:
         how = f" ({self.path})" if self.path else ""
-        return (f"copy {self.method}{how}: {self.nbytes} bytes, {self.syscalls} system calls, "
-                f"{self.seconds:.6f} s, {self.mb_per_s:.2f} MB/s")
+        return (
+            f"copy {self.method}{how}: {self.nbytes} bytes, {self.syscalls} system calls, "
+            f"{self.seconds:.6f} s, {self.mb_per_s:.2f} MB/s"
+        )
 
 
 def _copy_bytewise(infd: int, outfd: int, stats: CopyStats) -> None:
@@ -152,8 +163,9 @@ def copy_fd(infd: int = 0, outfd: int = 1, method: str = "buffered") -> CopyStat
     try:
         run = COPY_METHODS[method]
     except KeyError:
-        raise ValueError(f"unknown copy method {method!r}; "
-                         f"choose from {', '.join(COPY_METHODS)}") from None
+        raise ValueError(
+            f"unknown copy method {method!r}; choose from {', '.join(COPY_METHODS)}"
+        ) from None
     stats = CopyStats(method)
     started = time.perf_counter()
     try:

@@ -35,8 +35,10 @@ _IMPLEMENTATIONS = {
 
 
 def _client_lines(client: int) -> List[bytes]:
-    lines = [f"client {client} line {i}: hello, echo server\n".encode()
-             for i in range(LINES_PER_CLIENT - 2)]
+    lines = [
+        f"client {client} line {i}: hello, echo server\n".encode()
+        for i in range(LINES_PER_CLIENT - 2)
+    ]
     lines.append(bytes(range(256)).replace(b"\n", b"") + b"\0 binary\n")
     lines.append(b"x" * (2 * MAXLINE + 100) + b"\n")  # longer than MAXLINE
     return lines
@@ -66,8 +68,9 @@ def _echo_part(say: Callable[[str], None]) -> bool:
     listenfd = open_listenfd(0, "127.0.0.1")
     host, port = local_address(listenfd)
     control = ServerControl(handle_signals=False)
-    server = threading.Thread(target=serve_event, args=(listenfd,),
-                              kwargs={"control": control}, daemon=True)
+    server = threading.Thread(
+        target=serve_event, args=(listenfd,), kwargs={"control": control}, daemon=True
+    )
     server.start()
     say("1. Echo server and client")
     say(f"   started an event-driven echo server (epoll, one thread) on {host} port {port}")
@@ -94,11 +97,15 @@ def _copy_once(method: str, source: str, data: bytes) -> Tuple[CopyStats, bool]:
 
 
 def _copy_table(rows: Sequence[CopyStats]) -> List[str]:
-    lines = [f"   {'method':<10} {'path':<10} {'system calls':>13} {'seconds':>10} {'MB/s':>10}",
-             f"   {'-' * 10} {'-' * 10} {'-' * 13} {'-' * 10} {'-' * 10}"]
+    lines = [
+        f"   {'method':<10} {'path':<10} {'system calls':>13} {'seconds':>10} {'MB/s':>10}",
+        f"   {'-' * 10} {'-' * 10} {'-' * 13} {'-' * 10} {'-' * 10}",
+    ]
     for row in rows:
-        lines.append(f"   {row.method:<10} {row.path or 'read/write':<10} {row.syscalls:>13,} "
-                     f"{row.seconds:>10.4f} {row.mb_per_s:>10.1f}")
+        lines.append(
+            f"   {row.method:<10} {row.path or 'read/write':<10} {row.syscalls:>13,} "
+            f"{row.seconds:>10.4f} {row.mb_per_s:>10.1f}"
+        )
     return lines
 
 
@@ -118,16 +125,21 @@ def _copy_part(say: Callable[[str], None]) -> bool:
         say(f"   MISMATCH: {', '.join(wrong)} changed the data")
         return False
     byte, buffered = rows[0], rows[1]
-    say("   Every copy is byte-exact. One byte per system call took "
-        f"{byte.syscalls / max(buffered.syscalls, 1):,.0f}x as many")
-    say(f"   calls as the 64 KiB Rio buffer, and "
-        f"{byte.seconds / max(buffered.seconds, 1e-9):,.0f}x as long: a system call")
+    say(
+        "   Every copy is byte-exact. One byte per system call took "
+        f"{byte.syscalls / max(buffered.syscalls, 1):,.0f}x as many"
+    )
+    say(
+        f"   calls as the 64 KiB Rio buffer, and "
+        f"{byte.seconds / max(buffered.seconds, 1e-9):,.0f}x as long: a system call"
+    )
     say("   costs far more than the byte it moves.")
     return True
 
 
 def run_demo(out: TextIO) -> int:
     """Run the demo, writing to ``out``; 0 when every check passed."""
+
     def say(line: str) -> None:
         out.write(line + "\n")
         out.flush()
@@ -139,8 +151,10 @@ def run_demo(out: TextIO) -> int:
     ok = _echo_part(say)
     ok = _copy_part(say) and ok
     say("")
-    say(f"{'All checks passed' if ok else 'SOME CHECKS FAILED'} in "
-        f"{time.perf_counter() - started:.1f} s. Next, try:")
+    say(
+        f"{'All checks passed' if ok else 'SOME CHECKS FAILED'} in "
+        f"{time.perf_counter() - started:.1f} s. Next, try:"
+    )
     say("   csapp echoserver --mode thread 8000      # then, in another terminal:")
     say("   csapp echoclient localhost 8000")
     return 0 if ok else 1

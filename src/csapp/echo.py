@@ -23,8 +23,9 @@ Received = Callable[[int], None]
 KeepWaiting = Callable[[int], bool]
 
 
-def echo_session(connfd: int, *, received: Optional[Received] = None,
-                 keep_waiting: Optional[KeepWaiting] = None) -> int:
+def echo_session(
+    connfd: int, *, received: Optional[Received] = None, keep_waiting: Optional[KeepWaiting] = None
+) -> int:
     """``echo`` with hooks for servers; returns the byte count at EOF.
 
     ``received(n)`` is called for every chunk echoed (a server's verbose log:

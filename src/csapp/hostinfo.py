@@ -20,8 +20,7 @@ def hostinfo(name: str) -> List[str]:
     infos = getaddrinfo(name, None)
     addresses: List[str] = []
     for _family, _kind, _proto, _canonname, sockaddr in infos:
-        host, _service = socket.getnameinfo(sockaddr,
-                                            socket.NI_NUMERICHOST | socket.NI_NUMERICSERV)
+        host, _service = socket.getnameinfo(sockaddr, socket.NI_NUMERICHOST | socket.NI_NUMERICSERV)
         if host not in addresses:
             addresses.append(host)
     return addresses

@@ -9,8 +9,14 @@ from __future__ import annotations
 import socket
 from typing import Any, Callable, List, Optional, Sequence, Tuple, Union
 
-__all__ = ["LISTENQ", "getaddrinfo", "local_address", "numeric_address", "open_clientfd",
-           "open_listenfd"]
+__all__ = [
+    "LISTENQ",
+    "getaddrinfo",
+    "local_address",
+    "numeric_address",
+    "open_clientfd",
+    "open_listenfd",
+]
 
 # The default backlog of open_listenfd (CSAPP's LISTENQ in csapp.h).
 LISTENQ = 1024
@@ -32,16 +38,16 @@ def _service(port: Union[int, str]) -> str:
     raise TypeError(f"port must be an int or a str, not '{type(port).__name__}'")
 
 
-def getaddrinfo(host: Optional[str], service: Optional[str], flags: int = 0,
-                kind: int = socket.SOCK_STREAM) -> Sequence[_AddrInfo]:
+def getaddrinfo(
+    host: Optional[str], service: Optional[str], flags: int = 0, kind: int = socket.SOCK_STREAM
+) -> Sequence[_AddrInfo]:
     """``socket.getaddrinfo`` for any family; a name that cannot be encoded
     (IDNA: an empty or over-long label) is a ``socket.gaierror`` too."""
     try:
         return socket.getaddrinfo(host, service, socket.AF_UNSPEC, kind, 0, flags)
     except UnicodeError as exc:
         reason = exc.__cause__ or exc
-        raise socket.gaierror(socket.EAI_NONAME,
-                              f"invalid host name ({reason})") from None
+        raise socket.gaierror(socket.EAI_NONAME, f"invalid host name ({reason})") from None
 
 
 def _lookup(host: Optional[str], service: str, flags: int) -> Sequence[_AddrInfo]:
@@ -64,8 +70,11 @@ def _no_address(host: Optional[str]) -> socket.gaierror:
     return socket.gaierror(socket.EAI_NONAME, f"no address for {host!r}")
 
 
-def _first_that_works(infos: Sequence[_AddrInfo], host: Optional[str],
-                      setup: Callable[[socket.socket, int, SockAddr], None]) -> int:
+def _first_that_works(
+    infos: Sequence[_AddrInfo],
+    host: Optional[str],
+    setup: Callable[[socket.socket, int, SockAddr], None],
+) -> int:
     """CSAPP's loop over ``getaddrinfo`` results: a socket per address, ``setup``
     it (connect, or bind and listen), keep the first that works. The socket of
     every address that fails is closed; if all fail, the last error is raised."""
@@ -95,6 +104,7 @@ def open_clientfd(host: str, port: Union[int, str]) -> int:
     Tries every address ``getaddrinfo`` gives, in order. A failed lookup raises
     ``socket.gaierror``; when every address fails, the last ``OSError``.
     """
+
     def connect(sock: socket.socket, family: int, address: SockAddr) -> None:
         sock.connect(address)
 
@@ -106,8 +116,7 @@ def _listen_order(infos: Sequence[_AddrInfo]) -> List[_AddrInfo]:
     return sorted(infos, key=lambda info: info[0] != socket.AF_INET6)
 
 
-def open_listenfd(port: Union[int, str], host: Optional[str] = None,
-                  backlog: int = LISTENQ) -> int:
+def open_listenfd(port: Union[int, str], host: Optional[str] = None, backlog: int = LISTENQ) -> int:
     """A listening descriptor on ``port`` (CSAPP ``open_listenfd``).
 
     ``SO_REUSEADDR`` is set, so a restart right after connections closed
@@ -131,10 +140,9 @@ def open_listenfd(port: Union[int, str], host: Optional[str] = None,
 
 def numeric_address(address: SockAddr) -> Tuple[str, int]:
     """``(host, port)`` of a socket address, numeric, IPv4-mapped IPv6 unmapped."""
-    host, port = socket.getnameinfo(
-        address, socket.NI_NUMERICHOST | socket.NI_NUMERICSERV)
+    host, port = socket.getnameinfo(address, socket.NI_NUMERICHOST | socket.NI_NUMERICSERV)
     if host.startswith("::ffff:") and "." in host:
-        host = host[len("::ffff:"):]
+        host = host[len("::ffff:") :]
     return host, int(port)
 
 

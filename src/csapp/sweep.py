@@ -10,6 +10,7 @@ enough bytes to hide its cost.
 
 from __future__ import annotations
 
+import functools
 import os
 import stat
 import tempfile
@@ -47,14 +48,19 @@ class SweepRow:
 
 
 @contextmanager
-def drained_pipe() -> Iterator[int]:
-    """The write end of a pipe whose reader, a forked child, discards everything."""
+def drained_pipe(zero_copy: bool = False) -> Iterator[int]:
+    """The write end of a pipe whose reader, a forked child, discards everything
+    (with ``zero_copy``, by ``splice`` into /dev/null: the drain costs least)."""
     rfd, wfd = os.pipe()
     pid = os.fork()
     if pid == 0:  # the child: read until EOF, then leave without cleanup
         status = 0
         try:
             os.close(wfd)
+            if zero_copy and hasattr(os, "splice"):
+                devnull = os.open(os.devnull, os.O_WRONLY)
+                while os.splice(rfd, devnull, 1 << 20):
+                    pass
             while os.read(rfd, 1 << 20):
                 pass
         except BaseException:
@@ -95,8 +101,9 @@ def _one(path: str, run: Callable[[int, int], CopyStats]) -> CopyStats:
         os.close(infd)
 
 
-def run_sweep(path: str, sizes: Sequence[int] = SWEEP_SIZES,
-              progress: Optional[Callable[[str], None]] = None) -> List[SweepRow]:
+def run_sweep(
+    path: str, sizes: Sequence[int] = SWEEP_SIZES, progress: Optional[Callable[[str], None]] = None
+) -> List[SweepRow]:
     """Copy the file ``path`` once per buffer size, then with sendfile and splice."""
     expected = os.path.getsize(path)
     rows: List[SweepRow] = []
@@ -109,7 +116,9 @@ def run_sweep(path: str, sizes: Sequence[int] = SWEEP_SIZES,
             progress(format_row(rows[-1]))
 
     for size in sizes:
-        add(_size_label(size), size, _timed(path, lambda i, o: copy_with_buffer(i, o, size)))
+        add(
+            _size_label(size), size, _timed(path, functools.partial(copy_with_buffer, bufsize=size))
+        )
     fast = _timed(path, lambda i, o: copy_fd(i, o, "fast"))
     add(fast.path or "fast", None, fast)
     if fast.path == "sendfile" and hasattr(os, "splice"):
@@ -151,8 +160,10 @@ HEADER = f"{'buffer':>10} {'system calls':>14} {'bytes/call':>11} {'seconds':>10
 def format_row(row: SweepRow) -> str:
     per_call = row.nbytes / row.syscalls if row.syscalls else 0.0
     shown = f"{per_call:,.1f}" if per_call < 10 else f"{per_call:,.0f}"
-    return (f"{row.label:>10} {row.syscalls:>14,} {shown:>11} "
-            f"{row.seconds:>10.4f} {row.mb_per_s:>10.1f}")
+    return (
+        f"{row.label:>10} {row.syscalls:>14,} {shown:>11} "
+        f"{row.seconds:>10.4f} {row.mb_per_s:>10.1f}"
+    )
 
 
 def format_sweep(rows: Sequence[SweepRow]) -> str:
@@ -163,6 +174,7 @@ def plot_sweep(rows: Sequence[SweepRow], path: str, title: str) -> None:
     """MB/s and system calls against the buffer size, log axes (needs matplotlib)."""
     try:
         import matplotlib
+
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
@@ -171,11 +183,20 @@ def plot_sweep(rows: Sequence[SweepRow], path: str, title: str) -> None:
     kernel = [row for row in rows if not row.bufsize]
     sizes = [row.bufsize or 0 for row in sized]
     fig, rate_axis = plt.subplots(figsize=(9, 5.2))
-    rate_axis.plot(sizes, [row.mb_per_s for row in sized], "o-", color="tab:blue",
-                   label="MB/s through a Rio of this size")
+    rate_axis.plot(
+        sizes,
+        [row.mb_per_s for row in sized],
+        "o-",
+        color="tab:blue",
+        label="MB/s through a Rio of this size",
+    )
     for row, style in zip(kernel, ["--", ":"]):
-        rate_axis.axhline(row.mb_per_s, color="tab:green", linestyle=style,
-                          label=f"MB/s with {row.label} (no user buffer)")
+        rate_axis.axhline(
+            row.mb_per_s,
+            color="tab:green",
+            linestyle=style,
+            label=f"MB/s with {row.label} (no user buffer)",
+        )
     rate_axis.set_xscale("log", base=2)
     ticks = sizes[::2]
     rate_axis.set_xticks(ticks, [_size_label(size) for size in ticks], fontsize=8)
@@ -183,14 +204,14 @@ def plot_sweep(rows: Sequence[SweepRow], path: str, title: str) -> None:
     rate_axis.set_xlabel("buffer size (bytes)")
     rate_axis.set_ylabel("MB/s", color="tab:blue")
     calls_axis = rate_axis.twinx()
-    calls_axis.plot(sizes, [row.syscalls for row in sized], "s-", color="tab:red",
-                    label="system calls")
+    calls_axis.plot(
+        sizes, [row.syscalls for row in sized], "s-", color="tab:red", label="system calls"
+    )
     calls_axis.set_yscale("log")
     calls_axis.set_ylabel("system calls (read + write)", color="tab:red")
     handles = rate_axis.get_legend_handles_labels()
     more = calls_axis.get_legend_handles_labels()
-    rate_axis.legend(handles[0] + more[0], handles[1] + more[1], loc="center right",
-                     fontsize=8)
+    rate_axis.legend(handles[0] + more[0], handles[1] + more[1], loc="center right", fontsize=8)
     rate_axis.set_title(title, fontsize=9)
     rate_axis.grid(True, which="major", alpha=0.3)
     fig.tight_layout()
@@ -209,7 +230,7 @@ def sweep_source(infd: int, nbytes: int) -> Iterator[str]:
         block = os.urandom(1 << 16)
         left = nbytes
         while left > 0:
-            tmp.write(block[:min(left, len(block))])
+            tmp.write(block[: min(left, len(block))])
             left -= len(block)
         tmp.flush()
         yield tmp.name

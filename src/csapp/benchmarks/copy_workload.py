@@ -14,9 +14,9 @@ import re
 import subprocess
 import sys
 import time
-from contextlib import contextmanager
-from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
+from ..sweep import drained_pipe
 from .core import Case, Result, impl_env, run_group
 
 GROUP = "copy: file → pipe"
@@ -49,7 +49,7 @@ def make_file(directory: str, nbytes: int) -> str:
         with open(path, "wb") as f:
             left = nbytes
             while left > 0:
-                f.write(block[:min(left, len(block))])
+                f.write(block[: min(left, len(block))])
                 left -= len(block)
     with open(path, "rb") as f:  # warm the page cache
         while f.read(1 << 20):
@@ -57,31 +57,20 @@ def make_file(directory: str, nbytes: int) -> str:
     return path
 
 
-@contextmanager
-def drained_pipe() -> Iterator[int]:
-    """The write end of a pipe whose reader (a forked child) discards everything."""
-    rfd, wfd = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        try:
-            os.close(wfd)
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            while os.splice(rfd, devnull, 1 << 20):
-                pass
-        finally:
-            os._exit(0)
-    os.close(rfd)
-    try:
-        yield wfd
-    finally:
-        os.close(wfd)
-        os.waitpid(pid, 0)
-
-
-def _run(argv: List[str], path: str, env: Optional[Dict[str, str]] = None) -> "subprocess.CompletedProcess[str]":
-    with open(path, "rb") as src, drained_pipe() as out:
-        return subprocess.run(argv, stdin=src, stdout=out, stderr=subprocess.PIPE,
-                              env=env, text=True, timeout=600, check=True)
+def _run(
+    argv: List[str], path: str, env: Optional[Dict[str, str]] = None
+) -> subprocess.CompletedProcess[str]:
+    with open(path, "rb") as src, drained_pipe(zero_copy=True) as out:
+        return subprocess.run(
+            argv,
+            stdin=src,
+            stdout=out,
+            stderr=subprocess.PIPE,
+            env=env,
+            text=True,
+            timeout=600,
+            check=True,
+        )
 
 
 def ours(path: str, method: str, impl: str, notes: Dict[str, str], key: str) -> Case:
@@ -97,6 +86,7 @@ def ours(path: str, method: str, impl: str, notes: Dict[str, str], key: str) -> 
             raise RuntimeError(f"copied {nbytes} of {os.path.getsize(path)} bytes")
         notes[key] = f"{calls} system calls for {nbytes} bytes"
         return nbytes / seconds / 1e6
+
     return case
 
 
@@ -107,6 +97,7 @@ def python_script(path: str, script: str) -> Case:
         if nbytes != os.path.getsize(path):
             raise RuntimeError("short copy")
         return nbytes / seconds / 1e6
+
     return case
 
 
@@ -115,11 +106,13 @@ def whole_command(path: str, argv: List[str]) -> Case:
         t0 = time.perf_counter()
         _run(argv, path)
         return os.path.getsize(path) / (time.perf_counter() - t0) / 1e6
+
     return case
 
 
-def cases(big: str, small: str, impls: Sequence[str], notes: Dict[str, str]
-          ) -> Tuple[Dict[str, Case], Dict[str, Case]]:
+def cases(
+    big: str, small: str, impls: Sequence[str], notes: Dict[str, str]
+) -> Tuple[Dict[str, Case], Dict[str, Case]]:
     """The copy cases over ``big``, and the one-byte-per-call ones over ``small``."""
     fast: Dict[str, Case] = {}
     for impl in impls:
@@ -137,14 +130,25 @@ def cases(big: str, small: str, impls: Sequence[str], notes: Dict[str, str]
     return fast, slow
 
 
-def run(directory: str, impls: Sequence[str], rounds: int, mib: int,
-        progress: Optional[Callable[[str], None]] = None) -> List[Result]:
+def run(
+    directory: str,
+    impls: Sequence[str],
+    rounds: int,
+    mib: int,
+    progress: Optional[Callable[[str], None]] = None,
+) -> List[Result]:
     notes: Dict[str, str] = {}
-    fast, slow = cases(make_file(directory, mib << 20), make_file(directory, 256 << 10),
-                       impls, notes)
+    fast, slow = cases(
+        make_file(directory, mib << 20), make_file(directory, 256 << 10), impls, notes
+    )
     results = run_group(f"{GROUP}, {mib} MiB", "MB/s", fast, rounds, progress)
-    results += run_group(f"{GROUP}, 256 KiB, one byte per system call", "MB/s", slow,
-                         max(1, min(rounds, 3)), progress)
+    results += run_group(
+        f"{GROUP}, 256 KiB, one byte per system call",
+        "MB/s",
+        slow,
+        max(1, min(rounds, 3)),
+        progress,
+    )
     for r in results:
         if r.case in notes and not r.note:
             r.note = notes[r.case]

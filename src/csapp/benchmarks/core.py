@@ -55,8 +55,13 @@ def pin_to_one_cpu() -> Optional[int]:
     return cpu
 
 
-def run_group(group: str, unit: str, cases: Dict[str, Case], rounds: int,
-              progress: Optional[Callable[[str], None]] = None) -> List[Result]:
+def run_group(
+    group: str,
+    unit: str,
+    cases: Dict[str, Case],
+    rounds: int,
+    progress: Optional[Callable[[str], None]] = None,
+) -> List[Result]:
     """Every case ``rounds`` times, in an order that rotates each round."""
     results = {name: Result(group, name, unit) for name in cases}
     names = list(cases)

@@ -36,7 +36,8 @@ def program(name: str) -> str:
         if not cc:
             raise RuntimeError("no C compiler (cc) found for the C baselines")
         tmp = binary.with_suffix(".tmp")
-        subprocess.run([cc, "-O2", "-o", str(tmp), str(source), "-lpthread"],
-                       check=True, capture_output=True)
+        subprocess.run(
+            [cc, "-O2", "-o", str(tmp), str(source), "-lpthread"], check=True, capture_output=True
+        )
         tmp.rename(binary)
     return str(binary)

@@ -40,7 +40,7 @@ def make_data(directory: str, line_size: int, total: int) -> Tuple[str, int]:
             per = len(chunk) // line_size
             while left > 0:
                 n = min(per, left)
-                f.write(chunk[:n * line_size])
+                f.write(chunk[: n * line_size])
                 left -= n
     with open(path, "rb") as f:  # warm the page cache
         while f.read(1 << 20):
@@ -89,6 +89,7 @@ def open_source(kind: str, path: str) -> Iterator[int]:
 
 # ------------------------------------------------------------------ readers
 
+
 def count_lines(readline: Callable[[], bytes]) -> int:
     """Call ``readline()`` until it returns ``b""``: the loop every readline row times."""
     n = 0
@@ -103,14 +104,17 @@ def rio_iter(mod: ModuleType) -> Reader:
         for _ in mod.Rio(fd):
             n += 1
         return n
+
     return read
 
 
 def rio_readlineb(mod: ModuleType, maxlen: int) -> Reader:
     """``readlineb()`` as a user calls it: no argument while lines fit MAXLINE."""
     if maxlen <= mod.MAXLINE:
+
         def read(fd: int) -> int:
             return count_lines(mod.Rio(fd).readlineb)
+
         return read
 
     def read_long(fd: int) -> int:
@@ -119,6 +123,7 @@ def rio_readlineb(mod: ModuleType, maxlen: int) -> Reader:
         while readlineb(maxlen):
             n += 1
         return n
+
     return read_long
 
 
@@ -156,6 +161,7 @@ def _python_case(path: str, kind: str, count: int, reader: Reader) -> Case:
     def case() -> float:
         with open_source(kind, path) as fd:
             return _rate(count, reader, fd)  # type: ignore[arg-type]
+
     return case
 
 
@@ -172,10 +178,12 @@ def bytesio_readline(data: bytes) -> int:
 
 def _memory_case(path: str, count: int, reader: Callable[[bytes], int]) -> Case:
     """The file's bytes already in memory: no system call is timed."""
+
     def case() -> float:
         with open(path, "rb") as f:
             data = f.read()
         return _rate(count, reader, data)  # type: ignore[arg-type]
+
     return case
 
 
@@ -184,17 +192,25 @@ def _c_case(path: str, kind: str, count: int, prog: str, maxlen: int) -> Case:
 
     def case() -> float:
         with open_source(kind, path) as fd:
-            out = subprocess.run([binary, str(maxlen)], stdin=fd, capture_output=True,
-                                 check=True, text=True).stdout.split()
+            out = subprocess.run(
+                [binary, str(maxlen)], stdin=fd, capture_output=True, check=True, text=True
+            ).stdout.split()
         n, seconds = int(out[0]), float(out[2])
         if n != count:
             raise RuntimeError(f"read {n} lines, expected {count}")
         return n / seconds / 1e6
+
     return case
 
 
-def cases_for(path: str, kind: str, line_size: int, count: int,
-              impls: Dict[str, ModuleType], with_c: bool = True) -> Dict[str, Case]:
+def cases_for(
+    path: str,
+    kind: str,
+    line_size: int,
+    count: int,
+    impls: Dict[str, ModuleType],
+    with_c: bool = True,
+) -> Dict[str, Case]:
     """Every reader of one (line size, source) cell, ours first."""
     maxlen = max(8192, line_size + 2)  # MAXLINE unless a line needs more
     cases: Dict[str, Case] = {}
@@ -202,34 +218,43 @@ def cases_for(path: str, kind: str, line_size: int, count: int,
         if line_size < mod.MAXLINE:
             cases[f"for line in Rio [{name}]"] = _python_case(path, kind, count, rio_iter(mod))
         cases[f"Rio.readlineb() loop [{name}]"] = _python_case(
-            path, kind, count, rio_readlineb(mod, maxlen))
+            path, kind, count, rio_readlineb(mod, maxlen)
+        )
     cases["for line in BufferedReader"] = _python_case(path, kind, count, br_iter)
     cases["BufferedReader.readline() loop"] = _python_case(path, kind, count, br_readline)
     if kind == "socketpair":
         cases['sock.makefile("rb").readline() loop'] = _python_case(
-            path, kind, count, makefile_readline)
+            path, kind, count, makefile_readline
+        )
     if kind == "file" and line_size < 8192:
-        cases["for line in BytesIO (bytes in memory)"] = _memory_case(
-            path, count, bytesio_iter)
+        cases["for line in BytesIO (bytes in memory)"] = _memory_case(path, count, bytesio_iter)
         cases["BytesIO.readline() loop (bytes in memory)"] = _memory_case(
-            path, count, bytesio_readline)
+            path, count, bytesio_readline
+        )
     if with_c:
         cases["C memchr loop (floor)"] = _c_case(path, kind, count, "lines_floor", maxlen)
         cases["C CSAPP byte-at-a-time rio_readlineb"] = _c_case(
-            path, kind, count, "lines_byte", maxlen)
+            path, kind, count, "lines_byte", maxlen
+        )
     return cases
 
 
-def run(directory: str, impls: Dict[str, ModuleType], rounds: int, total_bytes: int,
-        sizes: Optional[List[str]] = None, sources: Optional[List[str]] = None,
-        progress: Optional[Callable[[str], None]] = None) -> List[Result]:
+def run(
+    directory: str,
+    impls: Dict[str, ModuleType],
+    rounds: int,
+    total_bytes: int,
+    sizes: Optional[List[str]] = None,
+    sources: Optional[List[str]] = None,
+    progress: Optional[Callable[[str], None]] = None,
+) -> List[Result]:
     results: List[Result] = []
     for label in sizes or list(LINE_SIZES):
         line_size = LINE_SIZES[label]
         path, count = make_data(directory, line_size, total_bytes)
         for kind in sources or list(SOURCES):
             group = f"lines {label}, {kind}"
-            results += run_group(group, "M lines/s",
-                                 cases_for(path, kind, line_size, count, impls),
-                                 rounds, progress)
+            results += run_group(
+                group, "M lines/s", cases_for(path, kind, line_size, count, impls), rounds, progress
+            )
     return results

@@ -87,8 +87,12 @@ def rss_per_connection(spec: ServerSpec, count: int, timeout: float = 60.0) -> f
                 s.close()
 
 
-def run_rss(impls: Sequence[str], counts: Sequence[int], rounds: int,
-            progress: Optional[Callable[[str], None]] = None) -> List[Result]:
+def run_rss(
+    impls: Sequence[str],
+    counts: Sequence[int],
+    rounds: int,
+    progress: Optional[Callable[[str], None]] = None,
+) -> List[Result]:
     """Memory per idle connection of our event server, per implementation."""
     specs = server_specs(impls, with_peers=False, modes=["event"])
     results = []
@@ -120,6 +124,12 @@ def rio_sizes(impls: Dict[str, ModuleType]) -> List[Result]:
         finally:
             os.close(r)
             os.close(w)
-        results.append(Result("memory: sys.getsizeof(Rio) - RIO_BUFSIZE", f"Rio [{name}]",
-                              "bytes", [float(size - mod.RIO_BUFSIZE)]))
+        results.append(
+            Result(
+                "memory: sys.getsizeof(Rio) - RIO_BUFSIZE",
+                f"Rio [{name}]",
+                "bytes",
+                [float(size - mod.RIO_BUFSIZE)],
+            )
+        )
     return results

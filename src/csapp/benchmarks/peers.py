@@ -80,6 +80,7 @@ def serve_asyncio(port: int) -> None:
 
 def serve_uvloop(port: int) -> None:
     import uvloop  # the [bench] extra
+
     uvloop.install()
     asyncio.run(_asyncio_main(port))
 
@@ -89,8 +90,9 @@ SERVERS = {"socketserver": serve_socketserver, "asyncio": serve_asyncio, "uvloop
 
 def main(argv: list[str]) -> int:
     if len(argv) != 2 or argv[0] not in SERVERS:
-        print(f"usage: python -m csapp.benchmarks.peers {{{'|'.join(SERVERS)}}} PORT",
-              file=sys.stderr)
+        print(
+            f"usage: python -m csapp.benchmarks.peers {{{'|'.join(SERVERS)}}} PORT", file=sys.stderr
+        )
         return 2
     SERVERS[argv[0]](int(argv[1]))
     return 0

@@ -34,7 +34,9 @@ def format_tables(results: List[Result], reference: Dict[str, str]) -> str:
     for r in results:
         groups.setdefault(r.group, []).append(r)
     for group, rows in groups.items():
-        ref_name = next((ref for prefix, ref in reference.items() if group.startswith(prefix)), None)
+        ref_name = next(
+            (ref for prefix, ref in reference.items() if group.startswith(prefix)), None
+        )
         ref = next((r for r in rows if r.case == ref_name), None)
         unit = rows[0].unit
         out.append(f"\n{group}  ({unit}, median of {max(len(r.values) for r in rows)} rounds)")
@@ -53,7 +55,9 @@ def format_tables(results: List[Result], reference: Dict[str, str]) -> str:
     return "\n".join(out)
 
 
-def check_targets(results: List[Result], targets: List[Target]) -> List[Tuple[Target, Optional[float]]]:
+def check_targets(
+    results: List[Result], targets: List[Target]
+) -> List[Tuple[Target, Optional[float]]]:
     found = index(results)
     checked: List[Tuple[Target, Optional[float]]] = []
     for t in targets:
@@ -81,11 +85,13 @@ def format_targets(checked: List[Tuple[Target, Optional[float]]]) -> str:
 def machine() -> Dict[str, str]:
     import os
     import sys
+
     cpu = ""
     try:
         with open("/proc/cpuinfo") as f:
-            cpu = next((line.split(":", 1)[1].strip() for line in f
-                        if line.startswith("model name")), "")
+            cpu = next(
+                (line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), ""
+            )
     except OSError:
         pass
     return {
@@ -97,13 +103,23 @@ def machine() -> Dict[str, str]:
     }
 
 
-def to_json(results: List[Result], checked: List[Tuple[Target, Optional[float]]], path: str) -> None:
+def to_json(
+    results: List[Result], checked: List[Tuple[Target, Optional[float]]], path: str
+) -> None:
     data = {
         "machine": machine(),
-        "results": [{"group": r.group, "case": r.case, "unit": r.unit, "median": r.median,
-                     "values": r.values, "note": r.note} for r in results],
-        "targets": [{"target": t.text, "ratio": ratio, "wanted": t.ratio}
-                    for t, ratio in checked],
+        "results": [
+            {
+                "group": r.group,
+                "case": r.case,
+                "unit": r.unit,
+                "median": r.median,
+                "values": r.values,
+                "note": r.note,
+            }
+            for r in results
+        ],
+        "targets": [{"target": t.text, "ratio": ratio, "wanted": t.ratio} for t, ratio in checked],
     }
     with open(path, "w") as f:
         json.dump(data, f, indent=2)
@@ -113,6 +129,7 @@ def plot(results: List[Result], path: str) -> None:
     """A horizontal bar chart per group (needs matplotlib: the [bench] extra)."""
     try:
         import matplotlib
+
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:

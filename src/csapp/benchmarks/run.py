@@ -45,28 +45,67 @@ def targets(copy_mib: int) -> List[report.Target]:
     f64, f1k = "lines 64 B, file", "lines 1 KiB, file"
     copy_group = f"{copy_workload.GROUP}, {copy_mib} MiB"
     out = [
-        T("for line in Rio [c] ÷ for line in BufferedReader, 64 B", f64,
-          "for line in Rio [c]", "for line in BufferedReader", 1.5),
-        T("Rio.readlineb loop [c] ÷ BufferedReader.readline loop, 64 B", f64,
-          "Rio.readlineb() loop [c]", "BufferedReader.readline() loop", 1.1),
-        T("Rio.readlineb loop [c] ÷ BufferedReader.readline loop, 1 KiB", f1k,
-          "Rio.readlineb() loop [c]", "BufferedReader.readline() loop", 1.3),
-        T("Rio.readlineb loop [python] ÷ BufferedReader.readline loop, 64 B", f64,
-          "Rio.readlineb() loop [python]", "BufferedReader.readline() loop", 0.3),
-        T("copy buffered [c] ÷ cat, into a pipe", copy_group,
-          "csapp copy buffered [c]", "cat", 0.9),
-        T("copy fast [c] ÷ cat, into a pipe", copy_group,
-          "csapp copy fast [c]", "cat", 1.5),
+        T(
+            "for line in Rio [c] ÷ for line in BufferedReader, 64 B",
+            f64,
+            "for line in Rio [c]",
+            "for line in BufferedReader",
+            1.5,
+        ),
+        T(
+            "Rio.readlineb loop [c] ÷ BufferedReader.readline loop, 64 B",
+            f64,
+            "Rio.readlineb() loop [c]",
+            "BufferedReader.readline() loop",
+            1.1,
+        ),
+        T(
+            "Rio.readlineb loop [c] ÷ BufferedReader.readline loop, 1 KiB",
+            f1k,
+            "Rio.readlineb() loop [c]",
+            "BufferedReader.readline() loop",
+            1.3,
+        ),
+        T(
+            "Rio.readlineb loop [python] ÷ BufferedReader.readline loop, 64 B",
+            f64,
+            "Rio.readlineb() loop [python]",
+            "BufferedReader.readline() loop",
+            0.3,
+        ),
+        T(
+            "copy buffered [c] ÷ cat, into a pipe",
+            copy_group,
+            "csapp copy buffered [c]",
+            "cat",
+            0.9,
+        ),
+        T("copy fast [c] ÷ cat, into a pipe", copy_group, "csapp copy fast [c]", "cat", 1.5),
     ]
     for n in (1, 10, 100):
         g = f"echo 64 B request/response, N={n}"
-        out.append(T(f"thread mode [c] ÷ C server, N={n}", g, "csapp thread [c]",
-                     "C threaded echo (memchr RIO)", 0.9))
-        out.append(T(f"thread mode [c] ÷ ThreadingTCPServer, N={n}", g, "csapp thread [c]",
-                     "socketserver.ThreadingTCPServer", 1.15))
+        out.append(
+            T(
+                f"thread mode [c] ÷ C server, N={n}",
+                g,
+                "csapp thread [c]",
+                "C threaded echo (memchr RIO)",
+                0.9,
+            )
+        )
+        out.append(
+            T(
+                f"thread mode [c] ÷ ThreadingTCPServer, N={n}",
+                g,
+                "csapp thread [c]",
+                "socketserver.ThreadingTCPServer",
+                1.15,
+            )
+        )
         if n != 1:
-            out.append(T(f"event mode [c] ÷ uvloop, N={n}", g, "csapp event [c]",
-                         "uvloop streams", 1.2))
+            out.append(
+                T(f"event mode [c] ÷ uvloop, N={n}", g, "csapp event [c]", "uvloop streams", 1.2)
+            )
     return out
 
 
@@ -74,45 +113,69 @@ def targets(copy_mib: int) -> List[report.Target]:
 
 
 def _lines(plan: Plan) -> List[Result]:
-    return lines_workload.run(plan.directory, plan.impls, plan.rounds,
-                              total_bytes=(4 << 20) if plan.quick else (16 << 20),
-                              sizes=["64 B", "1 KiB"] if plan.quick else None,
-                              sources=["file", "socketpair"] if plan.quick else None,
-                              progress=plan.progress)
+    return lines_workload.run(
+        plan.directory,
+        plan.impls,
+        plan.rounds,
+        total_bytes=(4 << 20) if plan.quick else (16 << 20),
+        sizes=["64 B", "1 KiB"] if plan.quick else None,
+        sources=["file", "socketpair"] if plan.quick else None,
+        progress=plan.progress,
+    )
 
 
 def _copy(plan: Plan) -> List[Result]:
-    return copy_workload.run(plan.directory, plan.names, plan.rounds,
-                             mib=plan.copy_mib, progress=plan.progress)
+    return copy_workload.run(
+        plan.directory, plan.names, plan.rounds, mib=plan.copy_mib, progress=plan.progress
+    )
 
 
 def _echo(plan: Plan) -> List[Result]:
-    return echo_workload.run_rr(plan.names, [10] if plan.quick else [1, 10, 100],
-                                seconds=0.5 if plan.quick else 1.5,
-                                rounds=plan.rounds, progress=plan.progress)
+    return echo_workload.run_rr(
+        plan.names,
+        [10] if plan.quick else [1, 10, 100],
+        seconds=0.5 if plan.quick else 1.5,
+        rounds=plan.rounds,
+        progress=plan.progress,
+    )
 
 
 def _bulk(plan: Plan) -> List[Result]:
-    return echo_workload.run_bulk(plan.names, mib=16 if plan.quick else 100,
-                                  rounds=max(1, plan.rounds - 2) if plan.quick else plan.rounds,
-                                  progress=plan.progress)
+    return echo_workload.run_bulk(
+        plan.names,
+        mib=16 if plan.quick else 100,
+        rounds=max(1, plan.rounds - 2) if plan.quick else plan.rounds,
+        progress=plan.progress,
+    )
 
 
 def _memory(plan: Plan) -> List[Result]:
     return memory_workload.rio_sizes(plan.impls) + memory_workload.run_rss(
-        plan.names, [1000] if plan.quick else [1000, 5000],
-        rounds=1 if plan.quick else 3, progress=plan.progress)
+        plan.names,
+        [1000] if plan.quick else [1000, 5000],
+        rounds=1 if plan.quick else 3,
+        progress=plan.progress,
+    )
 
 
 # In the order they run; ``csapp.cli.BENCH_WORKLOADS`` names the same ones.
 WORKLOADS: Dict[str, Callable[[Plan], List[Result]]] = {
-    "lines": _lines, "copy": _copy, "echo": _echo, "bulk": _bulk, "memory": _memory,
+    "lines": _lines,
+    "copy": _copy,
+    "echo": _echo,
+    "bulk": _bulk,
+    "memory": _memory,
 }
 
 
-def run(*, quick: bool = False, rounds: Optional[int] = None,
-        only: Optional[Collection[str]] = None, json_path: Optional[str] = None,
-        plot_path: Optional[str] = None) -> int:
+def run(
+    *,
+    quick: bool = False,
+    rounds: Optional[int] = None,
+    only: Optional[Collection[str]] = None,
+    json_path: Optional[str] = None,
+    plot_path: Optional[str] = None,
+) -> int:
     """Run the workloads ``only`` (default: all), print the tables and targets,
     save JSON and a chart if asked; returns the exit status."""
     unknown = set(only or ()) - set(WORKLOADS)
@@ -124,8 +187,11 @@ def run(*, quick: bool = False, rounds: Optional[int] = None,
     copy_mib = 32 if quick else 256
     cpu = pin_to_one_cpu()
     started = time.monotonic()
-    print(f"csapp bench: implementations {', '.join(impls)}; pinned to CPU {cpu}; "
-          f"{rounds} rounds, medians; TCP_NODELAY off on every echo server", flush=True)
+    print(
+        f"csapp bench: implementations {', '.join(impls)}; pinned to CPU {cpu}; "
+        f"{rounds} rounds, medians; TCP_NODELAY off on every echo server",
+        flush=True,
+    )
     results: List[Result] = []
     with tempfile.TemporaryDirectory(prefix="csapp-bench-") as tmp:
         plan = Plan(tmp, impls, rounds, quick, copy_mib, stderr_progress)

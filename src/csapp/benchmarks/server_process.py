@@ -33,17 +33,18 @@ class ServerSpec:
 
 def ours(impl: str, mode: str) -> ServerSpec:
     """``csapp echoserver --mode MODE`` on a free loopback port, with ``impl``."""
-    argv = (sys.executable, "-m", "csapp", "echoserver", "--host", "127.0.0.1",
-            "--mode", mode, "0")
+    argv = (sys.executable, "-m", "csapp", "echoserver", "--host", "127.0.0.1", "--mode", mode, "0")
     return ServerSpec(f"csapp {mode} [{impl}]", argv, impl)
 
 
 def peers() -> List[ServerSpec]:
     """The C threaded server and the Python peers (uvloop only where installed)."""
     peer = (sys.executable, "-m", "csapp.benchmarks.peers")
-    specs = [ServerSpec("C threaded echo (memchr RIO)", (cprogs.program("echo_threaded"), "0")),
-             ServerSpec("socketserver.ThreadingTCPServer", peer + ("socketserver", "0")),
-             ServerSpec("asyncio streams", peer + ("asyncio", "0"))]
+    specs = [
+        ServerSpec("C threaded echo (memchr RIO)", (cprogs.program("echo_threaded"), "0")),
+        ServerSpec("socketserver.ThreadingTCPServer", peer + ("socketserver", "0")),
+        ServerSpec("asyncio streams", peer + ("asyncio", "0")),
+    ]
     try:
         import uvloop  # noqa: F401
     except ImportError:
@@ -51,8 +52,9 @@ def peers() -> List[ServerSpec]:
     return specs + [ServerSpec("uvloop streams", peer + ("uvloop", "0"))]
 
 
-def server_specs(impls: Sequence[str], with_peers: bool = True,
-                 modes: Sequence[str] = OUR_MODES) -> List[ServerSpec]:
+def server_specs(
+    impls: Sequence[str], with_peers: bool = True, modes: Sequence[str] = OUR_MODES
+) -> List[ServerSpec]:
     """Ours per implementation and mode, then (``with_peers``) the peers."""
     specs = [ours(impl, mode) for impl in impls for mode in modes]
     return specs + peers() if with_peers else specs
@@ -61,8 +63,14 @@ def server_specs(impls: Sequence[str], with_peers: bool = True,
 @contextmanager
 def running(spec: ServerSpec, timeout: float = 15.0) -> Iterator[int]:
     """Start ``spec``, wait for its "listening on ... N" line, yield N, stop it."""
-    proc = subprocess.Popen(spec.argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                            env=impl_env(spec.impl), text=True, start_new_session=True)
+    proc = subprocess.Popen(
+        spec.argv,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        env=impl_env(spec.impl),
+        text=True,
+        start_new_session=True,
+    )
     try:
         assert proc.stdout is not None
         deadline = time.monotonic() + timeout
@@ -78,7 +86,7 @@ def running(spec: ServerSpec, timeout: float = 15.0) -> Iterator[int]:
         _stop(proc)
 
 
-def _stop(proc: "subprocess.Popen[str]") -> None:
+def _stop(proc: subprocess.Popen[str]) -> None:
     """SIGTERM the server's process group; SIGKILL it after 5 s."""
     try:
         os.killpg(proc.pid, signal.SIGTERM)

@@ -25,11 +25,24 @@ __all__ = ["ACCEPT_BACKOFF", "AcceptPolicy", "Acceptor"]
 # accept() failures that mean "out of descriptors or memory": pause, then retry.
 OUT_OF_RESOURCES = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
 # accept() failures that concern only the connection being accepted (accept(2)).
-TRANSIENT_ACCEPT_ERRORS = frozenset({
-    errno.EAGAIN, errno.EWOULDBLOCK, errno.EINTR, errno.ECONNABORTED, errno.EPROTO,
-    errno.EPERM, errno.ENETDOWN, errno.ENOPROTOOPT, errno.EHOSTDOWN, errno.ENONET,
-    errno.EHOSTUNREACH, errno.EOPNOTSUPP, errno.ENETUNREACH, errno.ETIMEDOUT,
-})
+TRANSIENT_ACCEPT_ERRORS = frozenset(
+    {
+        errno.EAGAIN,
+        errno.EWOULDBLOCK,
+        errno.EINTR,
+        errno.ECONNABORTED,
+        errno.EPROTO,
+        errno.EPERM,
+        errno.ENETDOWN,
+        errno.ENOPROTOOPT,
+        errno.EHOSTDOWN,
+        errno.ENONET,
+        errno.EHOSTUNREACH,
+        errno.EOPNOTSUPP,
+        errno.ENETUNREACH,
+        errno.ETIMEDOUT,
+    }
+)
 ACCEPT_BACKOFF = 0.1
 
 
@@ -93,9 +106,12 @@ class Acceptor:
         self.poller.close()
         self.policy.close()
 
-    def next_client(self, can_accept: Callable[[], bool] = lambda: True,
-                    housekeeping: Callable[[], None] = lambda: None,
-                    poll_interval: Optional[float] = None) -> Optional[Tuple[int, Address]]:
+    def next_client(
+        self,
+        can_accept: Callable[[], bool] = lambda: True,
+        housekeeping: Callable[[], None] = lambda: None,
+        poll_interval: Optional[float] = None,
+    ) -> Optional[Tuple[int, Address]]:
         """Wait for a client: its blocking descriptor and address, or ``None`` on stop.
 
         ``can_accept()`` false (a full pool, ``max_clients``) leaves clients in

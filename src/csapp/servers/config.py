@@ -17,9 +17,9 @@ class ServerConfig:
 
     verbose: bool = False
     idle_timeout: Optional[float] = None  # close a client silent this long (s)
-    max_clients: Optional[int] = None     # serve at most this many at once
-    threads: int = 8                      # prethreaded: pool size (CSAPP NTHREADS)
-    queue_size: int = 16                  # prethreaded: sbuf slots (CSAPP SBUFSIZE)
+    max_clients: Optional[int] = None  # serve at most this many at once
+    threads: int = 8  # prethreaded: pool size (CSAPP NTHREADS)
+    queue_size: int = 16  # prethreaded: sbuf slots (CSAPP SBUFSIZE)
 
     def __post_init__(self) -> None:
         if self.idle_timeout is not None and not self.idle_timeout > 0:

@@ -95,8 +95,13 @@ def _set_timeouts(fd: int, seconds: float) -> None:
         sock.detach()
 
 
-def serve_client(connfd: int, address: Address, config: ServerConfig,
-                 control: ServerControl, stop_tick: Optional[float] = None) -> int:
+def serve_client(
+    connfd: int,
+    address: Address,
+    config: ServerConfig,
+    control: ServerControl,
+    stop_tick: Optional[float] = None,
+) -> int:
     """Echo one client over blocking I/O (CSAPP ``echo`` in a server loop).
 
     Returns the bytes echoed. Ends quietly on EOF, a reset or broken pipe, an
@@ -125,8 +130,9 @@ def serve_client(connfd: int, address: Address, config: ServerConfig,
         return idle is None or now - last_heard < idle
 
     try:
-        return echo_session(connfd, received=received if config.verbose else None,
-                            keep_waiting=keep_waiting)
+        return echo_session(
+            connfd, received=received if config.verbose else None, keep_waiting=keep_waiting
+        )
     except OSError as exc:
         if config.verbose:
             reason = exc.strerror

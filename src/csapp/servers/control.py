@@ -76,10 +76,9 @@ class ServerControl:
             self._saved[signum] = signal.getsignal(signum)
         signal.signal(signum, handler)
 
-    def __enter__(self) -> "ServerControl":
+    def __enter__(self) -> ServerControl:
         if self.handle_signals:
-            self._saved_wakeup = signal.set_wakeup_fd(self._write_fd,
-                                                      warn_on_full_buffer=False)
+            self._saved_wakeup = signal.set_wakeup_fd(self._write_fd, warn_on_full_buffer=False)
             for signum in STOP_SIGNALS:
                 self._install(signum, self._on_stop_signal)
         return self
@@ -91,8 +90,12 @@ class ServerControl:
         self._install(signal.SIGCHLD, self._on_child)
         return True
 
-    def __exit__(self, exc_type: Optional[Type[BaseException]],
-                 exc: Optional[BaseException], tb: Optional[TracebackType]) -> None:
+    def __exit__(
+        self,
+        exc_type: Optional[Type[BaseException]],
+        exc: Optional[BaseException],
+        tb: Optional[TracebackType],
+    ) -> None:
         self.close()
 
     def close(self) -> None:

@@ -31,17 +31,18 @@ HIGH_WATER = 1024 * 1024
 # Accept at most this many clients per wake-up, so established ones are not starved.
 ACCEPT_BATCH = 64
 
+
 class _Connection:
     """One client: its descriptor, unechoed input and unsent output (a ``pool`` slot)."""
 
-    __slots__ = ("fd", "address", "inbox", "outbox", "eof", "last_heard", "events")
+    __slots__ = ("address", "eof", "events", "fd", "inbox", "last_heard", "outbox")
 
     def __init__(self, fd: int, address: Address, now: float) -> None:
         self.fd = fd
         self.address = address
-        self.inbox = bytearray()   # received, not yet a complete line
+        self.inbox = bytearray()  # received, not yet a complete line
         self.outbox = bytearray()  # echo not yet written
-        self.eof = False           # the client half-closed: finish writing, then close
+        self.eof = False  # the client half-closed: finish writing, then close
         self.last_heard = now
         self.events = READ
 
@@ -161,8 +162,13 @@ class _EventServer:
             self._fail(conn, exc)
             return
         conn.last_heard = self.now
-        if data and data[-1] == 10 and not conn.inbox and not conn.outbox \
-                and not self.config.verbose:
+        if (
+            data
+            and data[-1] == 10
+            and not conn.inbox
+            and not conn.outbox
+            and not self.config.verbose
+        ):
             self._echo_now(conn, data)  # the common case: whole lines, nothing pending
             return
         if not data:  # EOF: echo the last partial line, then close
@@ -228,8 +234,9 @@ class _EventServer:
         os.close(conn.fd)
 
 
-def serve_event(listenfd: int, *, config: Optional[ServerConfig] = None,
-                control: Optional[ServerControl] = None) -> None:
+def serve_event(
+    listenfd: int, *, config: Optional[ServerConfig] = None, control: Optional[ServerControl] = None
+) -> None:
     """Many clients in one thread with epoll (CSAPP ``echoservers``, without its bugs).
 
     Works past 1024 descriptors; a partial line from one client never blocks

@@ -11,12 +11,13 @@ from .config import ServerConfig
 from .connections import STOP_TICK, serve_client
 from .control import ServerControl
 
-__all__ = ["serving", "serve_iterative"]
+__all__ = ["serve_iterative", "serving"]
 
 
 @contextmanager
-def serving(listenfd: int, config: ServerConfig,
-            control: Optional[ServerControl]) -> Iterator[Acceptor]:
+def serving(
+    listenfd: int, config: ServerConfig, control: Optional[ServerControl]
+) -> Iterator[Acceptor]:
     """An ``Acceptor`` for ``listenfd``, with a ``ServerControl`` if none was given."""
     with ExitStack() as stack:
         if control is None:
@@ -26,8 +27,9 @@ def serving(listenfd: int, config: ServerConfig,
         yield acceptor
 
 
-def serve_iterative(listenfd: int, *, config: Optional[ServerConfig] = None,
-                    control: Optional[ServerControl] = None) -> None:
+def serve_iterative(
+    listenfd: int, *, config: Optional[ServerConfig] = None, control: Optional[ServerControl] = None
+) -> None:
     """One client at a time, to its end (CSAPP ``echoserveri``)."""
     config = config or ServerConfig()
     with serving(listenfd, config, control) as acceptor:

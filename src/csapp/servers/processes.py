@@ -18,8 +18,7 @@ from .iterative import serving
 __all__ = ["serve_process"]
 
 
-def _fork_client(connfd: int, address: Address, config: ServerConfig,
-                 acceptor: Acceptor) -> int:
+def _fork_client(connfd: int, address: Address, config: ServerConfig, acceptor: Acceptor) -> int:
     """Fork a child that echoes ``connfd`` and exits; the parent gets its pid."""
     sys.stdout.flush()
     sys.stderr.flush()
@@ -70,8 +69,9 @@ def _end_children(children: Set[int]) -> None:
     children.clear()
 
 
-def serve_process(listenfd: int, *, config: Optional[ServerConfig] = None,
-                  control: Optional[ServerControl] = None) -> None:
+def serve_process(
+    listenfd: int, *, config: Optional[ServerConfig] = None, control: Optional[ServerControl] = None
+) -> None:
     """One child process per client, every child reaped (CSAPP ``echoserverp``).
 
     On stop the children get SIGTERM and are reaped before it returns.
@@ -82,9 +82,11 @@ def serve_process(listenfd: int, *, config: Optional[ServerConfig] = None,
         # Without our own SIGCHLD handler (not the main thread), poll to reap.
         poll = None if acceptor.control.watch_children() else STOP_TICK
         try:
-            while (client := acceptor.next_client(
-                    lambda: config.has_room(len(children)),
-                    lambda: _reap(children), poll)) is not None:
+            while (
+                client := acceptor.next_client(
+                    lambda: config.has_room(len(children)), lambda: _reap(children), poll
+                )
+            ) is not None:
                 connfd, address = client
                 try:
                     pid = _fork_client(connfd, address, config, acceptor)
