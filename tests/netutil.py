@@ -6,6 +6,7 @@ Every wait has a timeout; every child is killed by the fixture that made it.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import selectors
 import signal
@@ -117,7 +118,14 @@ class ServerProcess:
     ) -> None:
         self.impl = impl
         self.mode = mode
+        # The child inherits this open file description. O_APPEND makes its writes land at the
+        # end whatever the offset; stderr() reads with pread, which never moves the offset.
         self.errors = tempfile.TemporaryFile()  # noqa: SIM115  (closed in kill())
+        fcntl.fcntl(
+            self.errors.fileno(),
+            fcntl.F_SETFL,
+            fcntl.fcntl(self.errors.fileno(), fcntl.F_GETFL) | os.O_APPEND,
+        )
         self.proc = subprocess.Popen(
             csapp_command("echoserver", "--mode", mode, *extra, str(port)),
             stdout=subprocess.PIPE,
@@ -143,8 +151,9 @@ class ServerProcess:
         return self.proc.poll() is None
 
     def stderr(self) -> str:
-        self.errors.seek(0)
-        return self.errors.read().decode(errors="replace")
+        fd = self.errors.fileno()
+        size = os.fstat(fd).st_size
+        return os.pread(fd, size, 0).decode(errors="replace")
 
     def stop(self, signum: int = signal.SIGTERM, timeout: float = TIMEOUT) -> Tuple[int, float]:
         """Send ``signum``; the exit status and the seconds it took to exit."""
