@@ -36,6 +36,7 @@ COPY_SLOW += ["os.read(fd, 1) loop, Python", "cat"]
 PEER_SERVERS = [
     "C threaded echo (memchr RIO)",
     "socketserver.ThreadingTCPServer",
+    "ThreadingTCPServer + csapp handler",
     "asyncio streams",
     "uvloop streams",
 ]

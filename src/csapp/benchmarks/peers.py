@@ -2,7 +2,8 @@
 write it with the standard library or uvloop: line in, same line out.
 
 Run one: ``python -m csapp.benchmarks.peers KIND PORT`` with KIND one of
-``socketserver``, ``asyncio``, ``uvloop``. It prints ``listening on port N``
+``socketserver``, ``csapp-socketserver`` (the same handler on csapp's base
+class), ``asyncio``, ``uvloop``. It prints ``listening on port N``
 and serves until SIGTERM/SIGINT. TCP_NODELAY is left off on every accepted
 connection (asyncio turns it on by default; we turn it off), so all servers
 compared, ours and the C one included, use the kernel default.
@@ -18,18 +19,26 @@ import sys
 from typing import Any
 
 
-class _LineEcho(socketserver.StreamRequestHandler):
-    def handle(self) -> None:
-        readline = self.rfile.readline
-        sendall = self.request.sendall
-        try:
-            while True:
-                line = readline(8192)
-                if not line:
-                    return
-                sendall(line)
-        except (ConnectionError, OSError):
-            return
+def _line_echo(base: Any) -> Any:
+    """The handler a user writes: line in, same line out, on ``base``."""
+
+    class LineEcho(base):  # type: ignore[misc]
+        def handle(self) -> None:
+            readline = self.rfile.readline
+            sendall = self.request.sendall
+            try:
+                while True:
+                    line = readline(8192)
+                    if not line:
+                        return
+                    sendall(line)
+            except (ConnectionError, OSError):
+                return
+
+    return LineEcho
+
+
+_LineEcho = _line_echo(socketserver.StreamRequestHandler)
 
 
 class _ThreadingServer(socketserver.ThreadingTCPServer):
@@ -38,8 +47,8 @@ class _ThreadingServer(socketserver.ThreadingTCPServer):
     request_queue_size = 1024
 
 
-def serve_socketserver(port: int) -> None:
-    with _ThreadingServer(("127.0.0.1", port), _LineEcho) as server:
+def serve_socketserver(port: int, handler: Any = _LineEcho) -> None:
+    with _ThreadingServer(("127.0.0.1", port), handler) as server:
         print(f"listening on port {server.server_address[1]}", flush=True)
         signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt))
         try:
@@ -85,7 +94,19 @@ def serve_uvloop(port: int) -> None:
     asyncio.run(_asyncio_main(port))
 
 
-SERVERS = {"socketserver": serve_socketserver, "asyncio": serve_asyncio, "uvloop": serve_uvloop}
+def serve_csapp_socketserver(port: int) -> None:
+    """The same server and handler, the handler's base class swapped for csapp's."""
+    from csapp.socketserver import StreamRequestHandler
+
+    serve_socketserver(port, _line_echo(StreamRequestHandler))
+
+
+SERVERS = {
+    "socketserver": serve_socketserver,
+    "csapp-socketserver": serve_csapp_socketserver,
+    "asyncio": serve_asyncio,
+    "uvloop": serve_uvloop,
+}
 
 
 def main(argv: list[str]) -> int:

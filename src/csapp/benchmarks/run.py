@@ -102,6 +102,15 @@ def targets(copy_mib: int) -> List[report.Target]:
                 1.15,
             )
         )
+        out.append(
+            T(
+                f"socketserver: csapp handler ÷ stdlib handler, N={n}",
+                g,
+                "ThreadingTCPServer + csapp handler",
+                "socketserver.ThreadingTCPServer",
+                1.2,
+            )
+        )
         if n != 1:
             out.append(
                 T(f"event mode [c] ÷ uvloop, N={n}", g, "csapp event [c]", "uvloop streams", 1.2)

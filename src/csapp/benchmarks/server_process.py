@@ -43,6 +43,7 @@ def peers() -> List[ServerSpec]:
     specs = [
         ServerSpec("C threaded echo (memchr RIO)", (cprogs.program("echo_threaded"), "0")),
         ServerSpec("socketserver.ThreadingTCPServer", peer + ("socketserver", "0")),
+        ServerSpec("ThreadingTCPServer + csapp handler", peer + ("csapp-socketserver", "0")),
         ServerSpec("asyncio streams", peer + ("asyncio", "0")),
     ]
     try:

@@ -1,0 +1,207 @@
+"""csapp.socketserver.StreamRequestHandler: the standard library's handler with
+only the base class changed, over both twins; the standard library's own
+handler is the control of every behavioural case."""
+
+from __future__ import annotations
+
+import os
+import socket
+import socketserver
+import threading
+from types import ModuleType
+from typing import Any, Callable, Iterator, List, Type
+
+import pytest
+
+import csapp.socketserver as csapp_socketserver
+
+TIMEOUT = 10.0
+
+
+@pytest.fixture
+def twin(rio: ModuleType, monkeypatch: pytest.MonkeyPatch) -> ModuleType:
+    """csapp.socketserver over the implementation under test."""
+    monkeypatch.setattr(csapp_socketserver, "Rio", rio.Rio)
+    monkeypatch.setattr(csapp_socketserver, "rio_writen", rio.rio_writen)
+    return rio
+
+
+BASES = {
+    "stdlib": socketserver.StreamRequestHandler,
+    "csapp": csapp_socketserver.StreamRequestHandler,
+}
+
+
+@pytest.fixture(params=list(BASES))
+def base(request: pytest.FixtureRequest, twin: ModuleType) -> Type[Any]:
+    return BASES[request.param]
+
+
+class Server(socketserver.ThreadingTCPServer):
+    allow_reuse_address = True
+    daemon_threads = True
+    block_on_close = True
+
+
+@pytest.fixture
+def serve() -> Iterator[Callable[[Type[Any]], Server]]:
+    """Start a ThreadingTCPServer on 127.0.0.1 with a handler class; shut down after."""
+    started: List[Server] = []
+
+    def start(handler: Type[Any]) -> Server:
+        server = Server(("127.0.0.1", 0), handler)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.shutdown()
+        server.server_close()
+
+
+def talk(server: Server, data: bytes, half_close: bool = True) -> bytes:
+    """Send ``data``, half-close, and return everything until the server closes."""
+    with socket.create_connection(server.server_address[:2], timeout=TIMEOUT) as sock:
+        sock.sendall(data)
+        if half_close:
+            sock.shutdown(socket.SHUT_WR)
+        chunks = []
+        while chunk := sock.recv(1 << 16):
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+
+def test_the_documentation_example_switched_by_its_base_class(
+    base: Type[Any], serve: Callable[[Type[Any]], Server]
+) -> None:
+    """The socketserver documentation's MyTCPHandler, its base class swapped."""
+
+    class MyTCPHandler(base):  # type: ignore[misc, valid-type]
+        def handle(self) -> None:
+            self.data = self.rfile.readline().strip()
+            self.wfile.write(self.data.upper())
+
+    server = serve(MyTCPHandler)
+    assert talk(server, b"hello world with socketserver\n") == b"HELLO WORLD WITH SOCKETSERVER"
+
+
+SCRIPT_INPUT = b"first line\nsecond\n" + b"x" * 20_000 + b"\nlast without newline"
+
+
+class ScriptedReads:
+    """A handler body that reads in every way a handler does, and reports it."""
+
+    def handle(self) -> None:
+        rfile = self.rfile  # type: ignore[attr-defined]
+        results = [
+            rfile.readline(),
+            rfile.read(3),
+            rfile.readline(2),
+            rfile.readline(),
+            len(rfile.readline(100)),
+            len(rfile.readline()),
+            list(rfile),
+            rfile.read(),
+            rfile.readline(),
+        ]
+        self.wfile.write(repr(results).encode())  # type: ignore[attr-defined]
+
+
+def test_reads_match_the_standard_librarys_handler(
+    twin: ModuleType, serve: Callable[[Type[Any]], Server]
+) -> None:
+    replies = {}
+    for name, base in BASES.items():
+        handler = type(f"Scripted{name}", (ScriptedReads, base), {})
+        replies[name] = talk(serve(handler), SCRIPT_INPUT)
+    assert replies["csapp"] == replies["stdlib"]
+    assert b"last without newline" in replies["csapp"]
+
+
+@pytest.mark.parametrize("wbufsize", [0, 8192])
+def test_every_byte_of_a_large_write_arrives(
+    base: Type[Any], serve: Callable[[Type[Any]], Server], wbufsize: int
+) -> None:
+    payload = bytes(range(256)) * (32 * 1024)  # 8 MiB, one write, no explicit flush
+
+    class Bulk(base):  # type: ignore[misc, valid-type]
+        def handle(self) -> None:
+            self.rfile.readline()
+            self.wfile.write(payload)
+
+    Bulk.wbufsize = wbufsize
+    assert talk(serve(Bulk), b"go\n") == payload
+
+
+def test_the_writer_is_a_rio_writer_and_the_reader_a_rio(
+    twin: ModuleType, serve: Callable[[Type[Any]], Server]
+) -> None:
+    seen: List[Any] = []
+
+    class Look(csapp_socketserver.StreamRequestHandler):
+        def handle(self) -> None:
+            seen.extend([self.rfile, self.wfile, self.wfile.writable(), self.wfile.closed])
+
+    talk(serve(Look), b"")
+    rfile, wfile, writable, closed = seen
+    assert isinstance(rfile, twin.Rio)
+    assert isinstance(wfile, csapp_socketserver.RioWriter)
+    assert (writable, closed) == (True, False)
+    assert wfile.closed and rfile.closed  # finish() closed both, not the socket
+
+
+def test_rbufsize_zero_reads_no_further_than_asked(
+    base: Type[Any], serve: Callable[[Type[Any]], Server]
+) -> None:
+    """Unbuffered as in the standard library: after one line the rest is
+    still in the socket, so the handler may pass the descriptor on."""
+
+    class HandOff(base):  # type: ignore[misc, valid-type]
+        rbufsize = 0
+
+        def handle(self) -> None:
+            line = self.rfile.readline()
+            rest = os.read(self.connection.fileno(), 100)
+            self.wfile.write(line.upper() + rest)
+
+    assert talk(serve(HandOff), b"one\ntwo\n") == b"ONE\ntwo\n"
+
+
+def test_disable_nagle_algorithm_sets_tcp_nodelay(
+    base: Type[Any], serve: Callable[[Type[Any]], Server]
+) -> None:
+    class NoDelay(base):  # type: ignore[misc, valid-type]
+        disable_nagle_algorithm = True
+
+        def handle(self) -> None:
+            on = self.connection.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+            self.wfile.write(b"%d" % bool(on))
+
+    assert talk(serve(NoDelay), b"") == b"1"
+
+
+def test_a_timeout_raises_blocking_io_error_and_keeps_the_partial_line(
+    twin: ModuleType, serve: Callable[[Type[Any]], Server]
+) -> None:
+    """The one difference from the standard library (TimeoutError there)."""
+
+    class Slow(csapp_socketserver.StreamRequestHandler):
+        timeout = 0.2
+
+        def handle(self) -> None:
+            try:
+                self.rfile.readline()
+            except BlockingIOError:
+                self.wfile.write(b"timed out; ")
+            self.wfile.write(self.rfile.readline())
+
+    server = serve(Slow)
+    with socket.create_connection(server.server_address[:2], timeout=TIMEOUT) as sock:
+        sock.sendall(b"part")
+        assert sock.recv(100) == b"timed out; "
+        sock.sendall(b"ial\n")
+        reply = b""
+        while chunk := sock.recv(100):
+            reply += chunk
+    assert reply == b"partial\n"
