@@ -46,4 +46,4 @@ def lint(session: nox.Session) -> None:
         "ruff", "format", "--check", "src", "tests", "bench", "examples", "noxfile.py", "setup.py"
     )
     session.run("mypy")
-    session.run("python", "-m", "mypy.stubtest", "csapp._rio_c")
+    session.run("python", "-m", "mypy.stubtest", "csapp._rio_c", "csapp._aiobuf_c")

@@ -1,4 +1,5 @@
-"""Build csapp: the Cython extension ``csapp._rio_c`` over the C core in ``csrc/``.
+"""Build csapp: the Cython extensions ``csapp._rio_c`` and ``csapp._aiobuf_c`` over
+the C core in ``csrc/``.
 
 Switches (read here and by ``csapp._rio`` at import):
   CSAPP_NO_EXTENSIONS=1       build no extension: the pure-Python twin only.
@@ -74,15 +75,19 @@ def extensions():
         sanitize = "-fsanitize=address,undefined"
         compile_args = ["-O1", "-g", "-fno-omit-frame-pointer", sanitize, "-std=c11"]
         link_args = [sanitize]
-    ext = Extension(
-        "csapp._rio_c",
-        sources=["src/csapp/_rio_c.pyx", "csrc/rio.c"],
-        include_dirs=["csrc"],
-        depends=["csrc/rio.h", "csrc/rio.pxd"],
-        extra_compile_args=compile_args,
-        extra_link_args=link_args,
-        define_macros=[("_GNU_SOURCE", "1")],
-    )
+    # The RIO twin and csapp.aio's buffer, each over the same C core.
+    exts = [
+        Extension(
+            name,
+            sources=[f"src/csapp/{name.split('.')[-1]}.pyx", "csrc/rio.c"],
+            include_dirs=["csrc"],
+            depends=["csrc/rio.h", "csrc/rio.pxd"],
+            extra_compile_args=compile_args,
+            extra_link_args=link_args,
+            define_macros=[("_GNU_SOURCE", "1")],
+        )
+        for name in ("csapp._rio_c", "csapp._aiobuf_c")
+    ]
     try:
         from Cython.Build import cythonize
     except ImportError as exc:
@@ -95,7 +100,7 @@ def extensions():
         return []
     # The compiler directives are in the .pyx's own "# cython:" line, so
     # every build of it (this one, the scripts' debug builds) uses the same.
-    return cythonize([ext], include_path=["csrc"], quiet=True)
+    return cythonize(exts, include_path=["csrc"], quiet=True)
 
 
 setup(ext_modules=extensions(), cmdclass={"build_ext": OptionalBuildExt})

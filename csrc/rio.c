@@ -1,6 +1,9 @@
 /*
  * rio.c -- the C core of csapp (see rio.h). Plain POSIX, no Python.
  */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE 1 /* memmem */
+#endif
 #include "rio.h"
 
 #include <errno.h>
@@ -235,4 +238,24 @@ int csapp_rio_echo(csapp_rio_t *rp, int out_fd, size_t limit, int once, int paus
         at_eof = got == 0;
         busy = 1;
     }
+}
+
+ssize_t csapp_find(const void *buf, size_t n, const void *sep, size_t seplen)
+{
+    const unsigned char *at;
+    if (seplen == 0 || seplen > n)
+        return -1;
+    if (seplen == 1)
+        at = memchr(buf, *(const unsigned char *)sep, n);
+    else
+        at = memmem(buf, n, sep, seplen);
+    return at == NULL ? -1 : (ssize_t)(at - (const unsigned char *)buf);
+}
+
+size_t csapp_echo_cut(const void *buf, size_t n, int at_eof, size_t limit)
+{
+    size_t cut = through_last_newline(buf, n);
+    if (cut == 0 && (at_eof || n >= limit))
+        return n;
+    return cut;
 }

@@ -141,4 +141,19 @@ int csapp_rio_unread(csapp_rio_t *rp, const void *data, size_t n, int *err);
 int csapp_rio_echo(csapp_rio_t *rp, int out_fd, size_t limit, int once, int pause,
                    size_t *echoed, int *err);
 
+/*
+ * csapp_find -- where sep[0:seplen] first occurs in buf[0:n]: its offset, or
+ * -1 when it does not (or seplen is 0). memchr for one byte, memmem for more.
+ * The line search of csapp.aio's buffer.
+ */
+ssize_t csapp_find(const void *buf, size_t n, const void *sep, size_t seplen);
+
+/*
+ * csapp_echo_cut -- how many leading bytes of buf[0:n] an echo server sends
+ * back now: through the last '\n'; with none, all of them at EOF or once
+ * `limit` bytes are waiting (csapp._shared.echo_cut, the rule of
+ * csapp_rio_echo).
+ */
+size_t csapp_echo_cut(const void *buf, size_t n, int at_eof, size_t limit);
+
 #endif /* CSAPP_RIO_H */

@@ -28,3 +28,5 @@ cdef extern from "rio.h" nogil:
     int csapp_rio_unread(csapp_rio_t *rp, const void *data, size_t n, int *err)
     int csapp_rio_echo(csapp_rio_t *rp, int out_fd, size_t limit, int once, int pause,
                        size_t *echoed, int *err)
+    ssize_t csapp_find(const void *buf, size_t n, const void *sep, size_t seplen)
+    size_t csapp_echo_cut(const void *buf, size_t n, int at_eof, size_t limit)

@@ -24,8 +24,8 @@ import pytest
 import csapp
 from rioutil import TWINS
 
-MODES = ["iterative", "process", "thread", "prethreaded", "event"]
-CONCURRENT_MODES = ["process", "thread", "prethreaded", "event"]
+MODES = ["iterative", "process", "thread", "prethreaded", "event", "asyncio"]
+CONCURRENT_MODES = ["process", "thread", "prethreaded", "event", "asyncio"]
 PACKAGE_ROOT = os.path.dirname(os.path.dirname(csapp.__file__))
 TIMEOUT = 10.0  # seconds: the longest any single wait may take
 

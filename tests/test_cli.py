@@ -308,6 +308,8 @@ def test_importing_the_cli_does_not_import_the_harness() -> None:
     assert done.returncode == 0, done.stderr.decode()
     assert b"csapp.cli" in done.stderr
     assert b"benchmarks" not in done.stderr
+    # asyncio (and csapp.aio) come in only with --mode asyncio.
+    assert b" asyncio" not in done.stderr
 
 
 @pytest.mark.parametrize(

@@ -53,6 +53,8 @@ def test_the_sdist_holds_the_sources_tests_and_notices(dists: Dict[str, List[str
         "csrc/rio.pxd",
         "src/csapp/_rio_c.pyx",
         "src/csapp/_rio_c.pyi",
+        "src/csapp/_aiobuf_c.pyx",
+        "src/csapp/_aiobuf_c.pyi",
         "src/csapp/py.typed",
         "src/csapp/_shared.py",
         "setup.py",
@@ -66,7 +68,8 @@ def test_the_sdist_holds_the_sources_tests_and_notices(dists: Dict[str, List[str
     ]:
         assert needed in names, needed
     assert any(name.startswith("src/csapp/benchmarks/csrc/") for name in names)
-    junk = [n for n in names if n.endswith((".so", ".o", ".pyc")) or n == "src/csapp/_rio_c.c"]
+    generated = ("src/csapp/_rio_c.c", "src/csapp/_aiobuf_c.c")
+    junk = [n for n in names if n.endswith((".so", ".o", ".pyc")) or n in generated]
     assert not junk, junk
 
 
@@ -74,12 +77,16 @@ def test_the_wheel_holds_the_extension_and_types_and_no_sources(
     dists: Dict[str, List[str]],
 ) -> None:
     names = dists["wheel"]
-    assert any(n.startswith("csapp/_rio_c.") and n.endswith(".so") for n in names), names
+    for module in ("_rio_c", "_aiobuf_c"):
+        assert any(n.startswith(f"csapp/{module}.") and n.endswith(".so") for n in names), names
     for needed in [
         "csapp/__init__.py",
         "csapp/_rio_py.py",
         "csapp/_shared.py",
         "csapp/_rio_c.pyi",
+        "csapp/_aiobuf_c.pyi",
+        "csapp/aio/__init__.py",
+        "csapp/servers/aio.py",
         "csapp/py.typed",
         "csapp/benchmarks/csrc/loadgen.c",
     ]:
@@ -88,7 +95,7 @@ def test_the_wheel_holds_the_extension_and_types_and_no_sources(
         n
         for n in names
         if n.endswith((".pyx", ".pxd", ".o", ".pyc", ".h"))
-        or n == "csapp/_rio_c.c"
+        or n in ("csapp/_rio_c.c", "csapp/_aiobuf_c.c")
         or n.startswith(("tests/", "build/", "src/"))
     ]
     assert not junk, junk

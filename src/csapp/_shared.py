@@ -23,6 +23,9 @@ MAX_BUFSIZE = 1 << 30
 FIRST_CHUNK = 64 * 1024
 MAX_CHUNK = 16 * 1024 * 1024
 
+# csapp.aio's buffer: the free space handed to the event loop for one recv_into.
+AIO_MIN_FREE = 64 * 1024
+
 # -- messages, word for word the same in both twins
 
 MSG_CLOSED = "I/O operation on closed Rio"
@@ -33,6 +36,7 @@ MSG_READ_LENGTH = "read length must be non-negative or -1"
 MSG_MAXLEN = "maxlen must be at least 2"
 MSG_BUFSIZE = "bufsize must be between 1 and 2**30"
 MSG_CONTIGUOUS = "argument must be a C-contiguous buffer"
+MSG_NBYTES = "nbytes is more than the free space handed out by get_buffer()"
 
 
 def msg_not_bytes_like(obj: Any) -> str:
@@ -77,17 +81,24 @@ ECHO_CHUNK = 1  # (once=True) one read's worth of lines went back
 ECHO_BLOCKED = 2  # a read or write timed out or would block; nothing lost
 
 
-def echo_cut(data: Union[bytes, bytearray], at_eof: bool, limit: int = LINE_LIMIT) -> int:
-    """How many leading bytes of ``data`` an echo server writes back now.
+def echo_cut(
+    data: Union[bytes, bytearray],
+    at_eof: bool,
+    limit: int = LINE_LIMIT,
+    start: int = 0,
+    end: Optional[int] = None,
+) -> int:
+    """How many bytes of ``data[start:end]`` (from ``start``) an echo server writes back now.
 
     Every complete line (through the last ``\\n``); with none, a piece of an
     over-long line once ``limit`` bytes are waiting, or the rest at EOF. The
-    C core's ``csapp_rio_echo`` applies the same rule.
+    C core's ``csapp_echo_cut`` applies the same rule.
     """
-    cut = data.rfind(b"\n") + 1
-    if not cut and (at_eof or len(data) >= limit):
-        return len(data)
-    return cut
+    end = len(data) if end is None else end
+    cut = data.rfind(b"\n", start, end) + 1
+    if not cut and (at_eof or end - start >= limit):
+        return end - start
+    return cut - start if cut else 0
 
 
 # -- the build and import switches

@@ -18,7 +18,7 @@ from .client import echo_client
 from .copying import COPY_METHODS, copy_fd
 from .demo import run_demo
 from .hostinfo import hostinfo
-from .servers import SERVERS, ServerConfig, ServerControl
+from .servers import SERVERS, ServerConfig, ServerControl, serve_asyncio
 from .sockets import local_address, open_clientfd, open_listenfd
 
 __all__ = ["main"]
@@ -97,9 +97,14 @@ def _cmd_echoserver(args: argparse.Namespace) -> int:
         try:
             host, port = local_address(listenfd)
             print(f"listening on {host} port {port}", flush=True)
-            SERVERS[args.mode](listenfd, config=config, control=control)
+            if args.mode == "asyncio":
+                serve_asyncio(listenfd, config=config, control=control, loop=args.loop)
+            else:
+                SERVERS[args.mode](listenfd, config=config, control=control)
         except OSError as exc:
             return _fail("echoserver", f"{exc.strerror or exc}")
+        except RuntimeError as exc:  # --loop uvloop without uvloop
+            return _fail("echoserver", str(exc))
     return EXIT_OK
 
 
@@ -188,7 +193,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 # ``csapp bench``'s workloads, in the order they run. The harness
 # (csapp.benchmarks) is imported only when the command runs, never to parse.
-BENCH_WORKLOADS = ("lines", "copy", "echo", "bulk", "memory")
+BENCH_WORKLOADS = ("lines", "copy", "echo", "bulk", "memory", "aio")
 
 
 def _workloads(text: str) -> List[str]:
@@ -250,6 +255,12 @@ def build_parser() -> argparse.ArgumentParser:
         choices=list(SERVERS),
         default="iterative",
         help="concurrency model (default: iterative)",
+    )
+    server.add_argument(
+        "--loop",
+        choices=["asyncio", "uvloop"],
+        default="asyncio",
+        help="asyncio mode: the event loop (default: asyncio; uvloop if installed)",
     )
     server.add_argument(
         "-v",

@@ -3,10 +3,12 @@ write it with the standard library or uvloop: line in, same line out.
 
 Run one: ``python -m csapp.benchmarks.peers KIND PORT`` with KIND one of
 ``socketserver``, ``csapp-socketserver`` (the same handler on csapp's base
-class), ``asyncio``, ``uvloop``. It prints ``listening on port N``
-and serves until SIGTERM/SIGINT. TCP_NODELAY is left off on every accepted
-connection (asyncio turns it on by default; we turn it off), so all servers
-compared, ours and the C one included, use the kernel default.
+class), ``asyncio``, ``uvloop``, ``csapp-aio`` and ``csapp-aio-uvloop`` (the
+asyncio handler with ``asyncio.start_server`` swapped for ``csapp.aio``'s).
+It prints ``listening on port N`` and serves until SIGTERM/SIGINT. TCP_NODELAY
+is left off on every accepted connection (asyncio turns it on by default; we
+turn it off), so all servers compared, ours and the C one included, use the
+kernel default.
 """
 
 from __future__ import annotations
@@ -57,7 +59,7 @@ def serve_socketserver(port: int, handler: Any = _LineEcho) -> None:
             pass
 
 
-async def _asyncio_main(port: int) -> None:
+async def _asyncio_main(port: int, streams: Any = asyncio) -> None:
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         sock: Any = writer.get_extra_info("socket")
         if sock is not None:
@@ -74,7 +76,7 @@ async def _asyncio_main(port: int) -> None:
         finally:
             writer.close()
 
-    server = await asyncio.start_server(handle, "127.0.0.1", port, backlog=1024)
+    server = await streams.start_server(handle, "127.0.0.1", port, backlog=1024)
     print(f"listening on port {server.sockets[0].getsockname()[1]}", flush=True)
     stop = asyncio.get_running_loop().create_future()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -94,6 +96,21 @@ def serve_uvloop(port: int) -> None:
     asyncio.run(_asyncio_main(port))
 
 
+def serve_csapp_aio(port: int) -> None:
+    import csapp.aio
+
+    asyncio.run(_asyncio_main(port, csapp.aio))
+
+
+def serve_csapp_aio_uvloop(port: int) -> None:
+    import uvloop
+
+    import csapp.aio
+
+    uvloop.install()
+    asyncio.run(_asyncio_main(port, csapp.aio))
+
+
 def serve_csapp_socketserver(port: int) -> None:
     """The same server and handler, the handler's base class swapped for csapp's."""
     from csapp.socketserver import StreamRequestHandler
@@ -106,6 +123,8 @@ SERVERS = {
     "csapp-socketserver": serve_csapp_socketserver,
     "asyncio": serve_asyncio,
     "uvloop": serve_uvloop,
+    "csapp-aio": serve_csapp_aio,
+    "csapp-aio-uvloop": serve_csapp_aio_uvloop,
 }
 
 

@@ -14,13 +14,21 @@ from types import ModuleType
 from typing import Callable, Collection, Dict, List, Optional
 
 from .. import _rio
-from . import copy_workload, echo_workload, lines_workload, memory_workload, report
+from . import (
+    aio_workload,
+    copy_workload,
+    echo_workload,
+    lines_workload,
+    memory_workload,
+    report,
+)
 from .core import Result, clear_progress, pin_to_one_cpu, stderr_progress
 
 REFERENCES = {
     "lines": "BufferedReader.readline() loop",
     "copy": "cat",
     "echo": "C threaded echo (memchr RIO)",
+    "asyncio readline": "asyncio.StreamReader, default loop",
 }
 
 
@@ -40,7 +48,7 @@ class Plan:
         return list(self.impls)
 
 
-def targets(copy_mib: int) -> List[report.Target]:
+def targets(copy_mib: int, bulk_mib: int = 100) -> List[report.Target]:
     T = report.Target
     f64, f1k = "lines 64 B, file", "lines 1 KiB, file"
     copy_group = f"{copy_workload.GROUP}, {copy_mib} MiB"
@@ -115,6 +123,53 @@ def targets(copy_mib: int) -> List[report.Target]:
             out.append(
                 T(f"event mode [c] ÷ uvloop, N={n}", g, "csapp event [c]", "uvloop streams", 1.2)
             )
+            out.append(
+                T(
+                    f"asyncio mode [c] ÷ asyncio streams, N={n}",
+                    g,
+                    "csapp asyncio [c]",
+                    "asyncio streams",
+                    2.0,
+                )
+            )
+            out.append(
+                T(
+                    f"asyncio mode on uvloop [c] ÷ uvloop streams, N={n}",
+                    g,
+                    "csapp asyncio-uvloop [c]",
+                    "uvloop streams",
+                    1.3,
+                )
+            )
+    bulk = f"echo bulk, {bulk_mib} MiB of 64 B lines"
+    out.append(
+        T(
+            "bulk: asyncio mode [c] ÷ asyncio streams",
+            bulk,
+            "csapp asyncio [c]",
+            "asyncio streams",
+            5,
+        )
+    )
+    rl = aio_workload.GROUP
+    out.append(
+        T(
+            "await readline() [c] ÷ asyncio.StreamReader, default loop",
+            rl,
+            "csapp.aio [c], default loop",
+            "asyncio.StreamReader, default loop",
+            3.0,
+        )
+    )
+    out.append(
+        T(
+            "await readline() [c] ÷ asyncio.StreamReader, uvloop",
+            rl,
+            "csapp.aio [c], uvloop",
+            "asyncio.StreamReader, uvloop",
+            2.0,
+        )
+    )
     return out
 
 
@@ -158,6 +213,15 @@ def _bulk(plan: Plan) -> List[Result]:
     )
 
 
+def _aio(plan: Plan) -> List[Result]:
+    return aio_workload.run(
+        plan.names,
+        plan.rounds,
+        count=50_000 if plan.quick else aio_workload.LINES,
+        progress=plan.progress,
+    )
+
+
 def _memory(plan: Plan) -> List[Result]:
     return memory_workload.rio_sizes(plan.impls) + memory_workload.run_rss(
         plan.names,
@@ -174,6 +238,7 @@ WORKLOADS: Dict[str, Callable[[Plan], List[Result]]] = {
     "echo": _echo,
     "bulk": _bulk,
     "memory": _memory,
+    "aio": _aio,
 }
 
 
@@ -208,7 +273,7 @@ def run(
             results += WORKLOADS[name](plan)
     clear_progress()
     print(report.format_tables(results, REFERENCES))
-    checked = report.check_targets(results, targets(copy_mib))
+    checked = report.check_targets(results, targets(copy_mib, 16 if quick else 100))
     print(report.format_targets(checked))
     print(f"\n{report.machine()}; {time.monotonic() - started:.0f} s")
     if json_path:

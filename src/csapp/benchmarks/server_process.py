@@ -7,6 +7,7 @@ Ours are ``python -m csapp echoserver`` of the installed package.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import signal
 import subprocess
@@ -19,7 +20,10 @@ from typing import Iterator, List, Optional, Sequence, Tuple
 from . import cprogs
 from .core import impl_env
 
-OUR_MODES = ("thread", "event", "prethreaded", "process", "iterative")
+# "asyncio-uvloop" is ``--mode asyncio --loop uvloop``, where uvloop is installed.
+OUR_MODES: Tuple[str, ...] = ("thread", "event", "prethreaded", "process", "iterative", "asyncio")
+if importlib.util.find_spec("uvloop") is not None:
+    OUR_MODES += ("asyncio-uvloop",)
 
 
 @dataclass(frozen=True)
@@ -33,7 +37,11 @@ class ServerSpec:
 
 def ours(impl: str, mode: str) -> ServerSpec:
     """``csapp echoserver --mode MODE`` on a free loopback port, with ``impl``."""
-    argv = (sys.executable, "-m", "csapp", "echoserver", "--host", "127.0.0.1", "--mode", mode, "0")
+    argv: Tuple[str, ...] = (sys.executable, "-m", "csapp", "echoserver", "--host", "127.0.0.1")
+    if mode == "asyncio-uvloop":
+        argv += ("--mode", "asyncio", "--loop", "uvloop", "0")
+    else:
+        argv += ("--mode", mode, "0")
     return ServerSpec(f"csapp {mode} [{impl}]", argv, impl)
 
 
@@ -45,12 +53,15 @@ def peers() -> List[ServerSpec]:
         ServerSpec("socketserver.ThreadingTCPServer", peer + ("socketserver", "0")),
         ServerSpec("ThreadingTCPServer + csapp handler", peer + ("csapp-socketserver", "0")),
         ServerSpec("asyncio streams", peer + ("asyncio", "0")),
+        # The same handler with its streams import swapped for csapp.aio.
+        ServerSpec("csapp.aio streams", peer + ("csapp-aio", "0"), "c"),
     ]
-    try:
-        import uvloop  # noqa: F401
-    except ImportError:
+    if importlib.util.find_spec("uvloop") is None:
         return specs
-    return specs + [ServerSpec("uvloop streams", peer + ("uvloop", "0"))]
+    return specs + [
+        ServerSpec("uvloop streams", peer + ("uvloop", "0")),
+        ServerSpec("csapp.aio streams, uvloop", peer + ("csapp-aio-uvloop", "0"), "c"),
+    ]
 
 
 def server_specs(

@@ -9,6 +9,8 @@ then closes it. The concurrency models, one module per family:
 - ``serve_thread``      — one thread per client (``echoservert``; ``threads``)
 - ``serve_prethreaded`` — a fixed pool fed by a bounded queue (``echoservert_pre``; ``threads``)
 - ``serve_event``       — I/O multiplexing with epoll (``echoservers``, done right; ``event``)
+- ``serve_asyncio``     — asyncio streams on ``csapp.aio``, default loop or uvloop (``aio``;
+  imported on first use, so ``import csapp`` does not import asyncio)
 
 What they share: ``config`` (``ServerConfig``, the log), ``control`` (stopping
 race-free), ``accepting`` (one accept policy: EMFILE back-off,
@@ -18,7 +20,7 @@ blocking client, and the registry worker threads use).
 
 from __future__ import annotations
 
-from typing import Callable, Dict
+from typing import Callable, Dict, Optional
 
 from .config import ServerConfig
 from .control import ServerControl
@@ -31,6 +33,7 @@ __all__ = [
     "SERVERS",
     "ServerConfig",
     "ServerControl",
+    "serve_asyncio",
     "serve_event",
     "serve_iterative",
     "serve_prethreaded",
@@ -40,10 +43,25 @@ __all__ = [
 
 Server = Callable[..., None]
 
+
+def serve_asyncio(
+    listenfd: int,
+    *,
+    config: Optional[ServerConfig] = None,
+    control: Optional[ServerControl] = None,
+    loop: str = "asyncio",
+) -> None:
+    """Echo on asyncio streams over ``csapp.aio`` (``loop``: ``"asyncio"`` or ``"uvloop"``)."""
+    from .aio import serve_asyncio as serve
+
+    serve(listenfd, config=config, control=control, loop=loop)
+
+
 SERVERS: Dict[str, Server] = {
     "iterative": serve_iterative,
     "process": serve_process,
     "thread": serve_thread,
     "prethreaded": serve_prethreaded,
     "event": serve_event,
+    "asyncio": serve_asyncio,
 }
