@@ -75,6 +75,7 @@ operations = st.one_of(
     ),
     st.tuples(st.just("any"), st.integers(-1, 50)),
     st.tuples(st.just("clear")),
+    st.tuples(st.just("echo_received"), st.binary(max_size=300), st.integers(1, 300)),
 )
 
 
@@ -133,6 +134,17 @@ def test_buffer_matches_a_bytearray_model(buffer_type: type, ops: List[Tuple[Any
         elif name == "clear":
             buf.clear()
             model.data.clear()
+        elif name == "echo_received":
+            view = buf.get_buffer(-1)
+            view[: len(op[1])] = op[1]
+            del view
+            model.data += op[1]
+            written: List[bytes] = []
+            count = buf.echo_received(len(op[1]), written.append, op[2])
+            expect_echo = model.take(echo_cut(bytes(model.data), False, op[2]))
+            assert b"".join(written) == expect_echo
+            assert count == len(expect_echo)
+            assert len(written) == (1 if expect_echo else 0)
         assert len(buf) == len(model.data)
 
 
@@ -154,6 +166,26 @@ def test_buffer_rejects_bad_input_with_clear_errors(buffer_type: type) -> None:
     # A huge size hint is capped, not allocated.
     assert len(buf.get_buffer(2**62)) <= 16 * 1024 * 1024 + 64 * 1024
     assert len(buf) == 0
+
+
+def test_a_buffer_keeps_at_most_64_kib_when_drained(buffer_type: type) -> None:
+    """A fresh buffer holds no storage; one drained after a burst gives back what it grew to."""
+    buf = buffer_type()
+    assert buf.capacity() == 0
+    view = buf.get_buffer(-1)
+    view[:6] = b"ab\ncd\n"
+    del view
+    buf.buffer_updated(6)
+    assert buf.take_line(100) == b"ab\n"
+    assert buf.take_line(100) == b"cd\n"
+    assert buf.capacity() == AIO_MIN_FREE  # kept for the next receive
+    buf.extend(b"x" * (4 * AIO_MIN_FREE))  # a burst
+    assert buf.capacity() > AIO_MIN_FREE
+    assert len(buf.take(10**9)) == 4 * AIO_MIN_FREE
+    assert buf.capacity() == 0
+    buf.extend(b"y" * (3 * AIO_MIN_FREE))
+    buf.clear()
+    assert buf.capacity() == 0
 
 
 def test_buffer_survives_views_held_across_growth(buffer_type: type) -> None:
@@ -492,6 +524,7 @@ def test_buffer_twins_have_the_same_methods_as_the_stub() -> None:
     assert public == {
         "capacity", "get_buffer", "buffer_updated", "extend", "find", "startswith",
         "find_any", "take", "discard", "clear", "take_line", "take_lineb", "take_echo",
+        "echo_received",
     }  # fmt: skip
     if "c" in csapp.aio.BUFFERS:
         compiled = csapp.aio.BUFFERS["c"]
@@ -499,3 +532,48 @@ def test_buffer_twins_have_the_same_methods_as_the_stub() -> None:
         for name in public:
             py_sig = inspect.signature(getattr(_aiobuf_py.StreamBuffer, name))
             assert next(iter(py_sig.parameters)) == "self"
+
+
+@pytest.fixture(scope="module")
+def tls_contexts(tmp_path_factory: pytest.TempPathFactory) -> Tuple[Any, Any]:
+    """A self-signed certificate for 127.0.0.1 (made with the openssl command)."""
+    import shutil
+    import ssl
+    import subprocess
+
+    if shutil.which("openssl") is None:
+        pytest.skip("no openssl command to make a test certificate")
+    where = tmp_path_factory.mktemp("tls")
+    cert, key = where / "cert.pem", where / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+         "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+         "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True, timeout=60,
+    )  # fmt: skip
+    server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server.load_cert_chain(cert, key)
+    client = ssl.create_default_context(cafile=str(cert))
+    return server, client
+
+
+def test_echo_over_tls(
+    streams: SimpleNamespace, loop_factory: LoopFactory, tls_contexts: Tuple[Any, Any]
+) -> None:
+    """ssl= goes through to the loop: the buffered protocol works under TLS too."""
+    server_ctx, client_ctx = tls_contexts
+    data = mixed_lines(random.Random(5), 100)
+
+    async def main() -> None:
+        server = await echo_server(streams, ssl=server_ctx)
+        port = server.sockets[0].getsockname()[1]
+        try:
+            reader, writer = await streams.open_connection("127.0.0.1", port, ssl=client_ctx)
+            writer.write(data)
+            assert await reader.readexactly(len(data)) == data
+            writer.close()
+        finally:
+            server.close()
+            await server.wait_closed()
+
+    run(loop_factory, main)

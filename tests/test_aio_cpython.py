@@ -66,7 +66,7 @@ import sys
 import warnings
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any, AsyncIterator, Dict, Iterator, List
+from typing import Any, AsyncIterator, Awaitable, Callable, Dict, Iterator, List, Optional, Tuple
 
 import pytest
 
@@ -118,6 +118,46 @@ def loop_errors() -> List[Dict[str, Any]]:
     return messages
 
 
+SocketBody = Callable[[SocketReader], Awaitable[None]]
+StreamsCase = Callable[[SimpleNamespace, LoopFactory], None]
+
+
+def socket_case(limit: int = 2**16, tuples: bool = False) -> Callable[[SocketBody], StreamsCase]:
+    """Make ``async def test_x(pair)`` a test over every streams kind and loop:
+    ``pair`` is a reader of the kind on a socket pair (``limit``), closed
+    afterwards; ``tuples`` skips the kinds without tuple separators."""
+
+    def decorate(body: SocketBody) -> StreamsCase:
+        def case(streams: SimpleNamespace, loop_factory: LoopFactory) -> None:
+            if tuples:
+                needs_tuple_separators(streams)
+
+            async def main() -> None:
+                async with reader_on_socket(streams, limit) as pair:
+                    await body(pair)
+
+            run(loop_factory, main, CASE_TIMEOUT)
+
+        case.__name__ = case.__qualname__ = body.__name__
+        case.__doc__ = body.__doc__
+        return case
+
+    return decorate
+
+
+async def started(awaitable: Awaitable[Any]) -> asyncio.Future[Any]:
+    """``awaitable`` as a task that has had its first turn (so it waits now)."""
+    task = asyncio.ensure_future(awaitable)
+    await asyncio.sleep(0)
+    return task
+
+
+async def feed_each(pair: SocketReader, chunks: List[bytes]) -> None:
+    """Feed ``chunks`` one after the other, each one received before the next."""
+    for chunk in chunks:
+        await pair.feed(chunk)
+
+
 async def http_like_server(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
     """The stand-in for CPython's test HTTP server: one request, one reply."""
     try:
@@ -157,15 +197,11 @@ def test_feed_empty_data(streams: SimpleNamespace, loop_factory: LoopFactory) ->
     run(loop_factory, main, CASE_TIMEOUT)
 
 
-def test_feed_nonempty_data(streams: SimpleNamespace, loop_factory: LoopFactory) -> None:
+@socket_case()
+async def test_feed_nonempty_data(pair: SocketReader) -> None:
     """CPython test_streams: test_feed_nonempty_data."""
-
-    async def main() -> None:
-        async with reader_on_socket(streams) as pair:
-            await pair.feed(DATA)
-            assert await rest(pair) == DATA
-
-    run(loop_factory, main, CASE_TIMEOUT)
+    await pair.feed(DATA)
+    assert await rest(pair) == DATA
 
 
 def test_feed_nonempty_data_bare(streams: SimpleNamespace, loop_factory: LoopFactory) -> None:
@@ -180,88 +216,77 @@ def test_feed_nonempty_data_bare(streams: SimpleNamespace, loop_factory: LoopFac
     run(loop_factory, main, CASE_TIMEOUT)
 
 
-def test_read_zero(streams: SimpleNamespace, loop_factory: LoopFactory) -> None:
+@socket_case()
+async def test_read_zero(pair: SocketReader) -> None:
     """CPython test_streams: test_read_zero."""
-
-    async def main() -> None:
-        async with reader_on_socket(streams) as pair:
-            await pair.feed(DATA)
-            assert await pair.reader.read(0) == b""
-            assert await rest(pair) == DATA
-
-    run(loop_factory, main, CASE_TIMEOUT)
+    await pair.feed(DATA)
+    assert await pair.reader.read(0) == b""
+    assert await rest(pair) == DATA
 
 
-def test_read(streams: SimpleNamespace, loop_factory: LoopFactory) -> None:
+@socket_case()
+async def test_read(pair: SocketReader) -> None:
     """CPython test_streams: test_read."""
-
-    async def main() -> None:
-        async with reader_on_socket(streams) as pair:
-            task = asyncio.ensure_future(pair.reader.read(30))
-            await asyncio.sleep(0)
-            assert not task.done()
-            await pair.feed(DATA)
-            assert await task == DATA
-            assert await rest(pair) == b""
-
-    run(loop_factory, main, CASE_TIMEOUT)
+    task = await started(pair.reader.read(30))
+    assert not task.done()
+    await pair.feed(DATA)
+    assert await task == DATA
+    assert await rest(pair) == b""
 
 
-def test_read_line_breaks(streams: SimpleNamespace, loop_factory: LoopFactory) -> None:
+@socket_case()
+async def test_read_line_breaks(pair: SocketReader) -> None:
     """CPython test_streams: test_read_line_breaks."""
-
-    async def main() -> None:
-        async with reader_on_socket(streams) as pair:
-            await pair.feed(b"line1")
-            await pair.feed(b"line2")
-            assert await pair.reader.read(5) == b"line1"
-            assert await rest(pair) == b"line2"
-
-    run(loop_factory, main, CASE_TIMEOUT)
+    await pair.feed(b"line1")
+    await pair.feed(b"line2")
+    assert await pair.reader.read(5) == b"line1"
+    assert await rest(pair) == b"line2"
 
 
-def test_read_eof(streams: SimpleNamespace, loop_factory: LoopFactory) -> None:
+@socket_case()
+async def test_read_eof(pair: SocketReader) -> None:
     """CPython test_streams: test_read_eof."""
-
-    async def main() -> None:
-        async with reader_on_socket(streams) as pair:
-            task = asyncio.ensure_future(pair.reader.read(1024))
-            await asyncio.sleep(0)
-            assert not task.done()
-            await pair.feed_eof()
-            assert await task == b""
-            assert await pair.reader.read() == b""
-
-    run(loop_factory, main, CASE_TIMEOUT)
+    task = await started(pair.reader.read(1024))
+    assert not task.done()
+    await pair.feed_eof()
+    assert await task == b""
+    assert await pair.reader.read() == b""
 
 
-def test_read_until_eof(streams: SimpleNamespace, loop_factory: LoopFactory) -> None:
+@socket_case()
+async def test_read_until_eof(pair: SocketReader) -> None:
     """CPython test_streams: test_read_until_eof."""
+    task = await started(pair.reader.read(-1))
+    await pair.feed(b"chunk1\n")
+    await pair.feed(b"chunk2")
+    assert not task.done()
+    await pair.feed_eof()
+    assert await task == b"chunk1\nchunk2"
+    assert await pair.reader.read() == b""
+
+
+@pytest.mark.parametrize(
+    "method, args, first",
+    [("read", (2,), b"li"), ("readline", (), b"line\n"), ("readexactly", (2,), b"li")],
+)
+def test_read_exception(
+    streams: SimpleNamespace,
+    loop_factory: LoopFactory,
+    method: str,
+    args: Tuple[int, ...],
+    first: bytes,
+) -> None:
+    """CPython test_streams: test_read_exception, test_readline_exception and
+    test_readexactly_exception (``method`` is the read each one calls)."""
 
     async def main() -> None:
         async with reader_on_socket(streams) as pair:
-            task = asyncio.ensure_future(pair.reader.read(-1))
-            await asyncio.sleep(0)
-            await pair.feed(b"chunk1\n")
-            await pair.feed(b"chunk2")
-            assert not task.done()
-            await pair.feed_eof()
-            assert await task == b"chunk1\nchunk2"
-            assert await pair.reader.read() == b""
-
-    run(loop_factory, main, CASE_TIMEOUT)
-
-
-def test_read_exception(streams: SimpleNamespace, loop_factory: LoopFactory) -> None:
-    """CPython test_streams: test_read_exception."""
-
-    async def main() -> None:
-        async with reader_on_socket(streams) as pair:
+            read = getattr(pair.reader, method)
             await pair.feed(b"line\n")
-            assert await pair.reader.read(2) == b"li"
+            assert await read(*args) == first
             pair.reader.set_exception(ValueError())
             with pytest.raises(ValueError):
-                await pair.reader.read(2)
+                await read(*args)
 
     run(loop_factory, main, CASE_TIMEOUT)
 
@@ -279,13 +304,15 @@ def test_invalid_limit(streams: SimpleNamespace, loop_factory: LoopFactory) -> N
     run(loop_factory, main, CASE_TIMEOUT)
 
 
-def test_read_limit(streams: SimpleNamespace, loop_factory: LoopFactory) -> None:
-    """CPython test_streams: test_read_limit."""
+@pytest.mark.parametrize("method", ["read", "readexactly"])
+def test_read_limit(streams: SimpleNamespace, loop_factory: LoopFactory, method: str) -> None:
+    """CPython test_streams: test_read_limit and test_readexactly_limit
+    (``method`` is the read each one calls)."""
 
     async def main() -> None:
         async with reader_on_socket(streams, limit=3) as pair:
             await pair.feed(b"chunk")
-            assert await pair.reader.read(5) == b"chunk"
+            assert await getattr(pair.reader, method)(5) == b"chunk"
             assert await rest(pair) == b""
 
     run(loop_factory, main, CASE_TIMEOUT)
@@ -294,293 +321,206 @@ def test_read_limit(streams: SimpleNamespace, loop_factory: LoopFactory) -> None
 # -- readline ----------------------------------------------------------------
 
 
-def test_readline(streams: SimpleNamespace, loop_factory: LoopFactory) -> None:
+@socket_case()
+async def test_readline(pair: SocketReader) -> None:
     """CPython test_streams: test_readline."""
-
-    async def main() -> None:
-        async with reader_on_socket(streams) as pair:
-            await pair.feed(b"chunk1 ")
-            task = asyncio.ensure_future(pair.reader.readline())
-            await asyncio.sleep(0)
-            await pair.feed(b"chunk2 ")
-            await pair.feed(b"chunk3 ")
-            assert not task.done()
-            await pair.feed(b"\n chunk4")
-            assert await task == b"chunk1 chunk2 chunk3 \n"
-            assert await rest(pair) == b" chunk4"
-
-    run(loop_factory, main, CASE_TIMEOUT)
+    await pair.feed(b"chunk1 ")
+    task = await started(pair.reader.readline())
+    await pair.feed(b"chunk2 ")
+    await pair.feed(b"chunk3 ")
+    assert not task.done()
+    await pair.feed(b"\n chunk4")
+    assert await task == b"chunk1 chunk2 chunk3 \n"
+    assert await rest(pair) == b" chunk4"
 
 
 def test_readline_limit_with_existing_data(
     streams: SimpleNamespace, loop_factory: LoopFactory
 ) -> None:
     """CPython test_streams: test_readline_limit_with_existing_data."""
+    rounds = [
+        # The over-long line is gone, the next one is still there.
+        ([b"li", b"ne1\nline2\n"], b"line2\n"),
+        # No separator and more than the limit: the whole buffer goes.
+        ([b"li", b"ne1", b"li"], b""),
+    ]
 
     async def main() -> None:
-        async with reader_on_socket(streams, limit=3) as pair:
-            await pair.feed(b"li")
-            await pair.feed(b"ne1\nline2\n")
-            with pytest.raises(ValueError):
-                await pair.reader.readline()
-            # The over-long line is gone, the next one is still there.
-            assert await rest(pair) == b"line2\n"
-
-        async with reader_on_socket(streams, limit=3) as pair:
-            await pair.feed(b"li")
-            await pair.feed(b"ne1")
-            await pair.feed(b"li")
-            with pytest.raises(ValueError):
-                await pair.reader.readline()
-            # No separator and more than the limit: the whole buffer goes.
-            assert await rest(pair) == b""
+        for chunks, left in rounds:
+            async with reader_on_socket(streams, limit=3) as pair:
+                await feed_each(pair, chunks)
+                with pytest.raises(ValueError):
+                    await pair.reader.readline()
+                assert await rest(pair) == left
 
     run(loop_factory, main, CASE_TIMEOUT)
 
 
-def test_at_eof(streams: SimpleNamespace, loop_factory: LoopFactory) -> None:
+@socket_case()
+async def test_at_eof(pair: SocketReader) -> None:
     """CPython test_streams: test_at_eof."""
-
-    async def main() -> None:
-        async with reader_on_socket(streams) as pair:
-            assert not pair.reader.at_eof()
-            await pair.feed(b"some data\n")
-            assert not pair.reader.at_eof()
-            await pair.reader.readline()
-            assert not pair.reader.at_eof()
-            await pair.feed(b"some data\n")
-            await pair.feed_eof()
-            assert not pair.reader.at_eof()  # EOF seen, but data still buffered
-            await pair.reader.readline()
-            assert pair.reader.at_eof()
-
-    run(loop_factory, main, CASE_TIMEOUT)
+    assert not pair.reader.at_eof()
+    await pair.feed(b"some data\n")
+    assert not pair.reader.at_eof()
+    await pair.reader.readline()
+    assert not pair.reader.at_eof()
+    await pair.feed(b"some data\n")
+    await pair.feed_eof()
+    assert not pair.reader.at_eof()  # EOF seen, but data still buffered
+    await pair.reader.readline()
+    assert pair.reader.at_eof()
 
 
 def test_readline_limit(streams: SimpleNamespace, loop_factory: LoopFactory) -> None:
     """CPython test_streams: test_readline_limit."""
+    rounds = [
+        # One line longer than the limit, no separator within it: all of it goes.
+        ([b"chunk1", b"chunk2", b"chunk3\n"], b""),
+        # The separator past the limit: the line goes, the next one stays.
+        ([b"chunk1", b"chunk2\n", b"chunk3\n"], b"chunk3\n"),
+    ]
 
     async def main() -> None:
-        # One line longer than the limit, no separator within it: all of it goes.
-        async with reader_on_socket(streams, limit=7) as pair:
-            await pair.feed(b"chunk1")
-            await pair.feed(b"chunk2")
-            await pair.feed(b"chunk3\n")
-            half_close(pair)
-            with pytest.raises(ValueError):
-                await pair.reader.readline()
-            assert await pair.reader.read() == b""
-
-        # The separator past the limit: the line goes, the next one stays.
-        async with reader_on_socket(streams, limit=7) as pair:
-            await pair.feed(b"chunk1")
-            await pair.feed(b"chunk2\n")
-            await pair.feed(b"chunk3\n")
-            half_close(pair)
-            with pytest.raises(ValueError):
-                await pair.reader.readline()
-            assert await pair.reader.read() == b"chunk3\n"
+        for chunks, left in rounds:
+            async with reader_on_socket(streams, limit=7) as pair:
+                await feed_each(pair, chunks)
+                half_close(pair)
+                with pytest.raises(ValueError):
+                    await pair.reader.readline()
+                assert await pair.reader.read() == left
 
         # The limit is strict: 7 bytes and the separator pass, 8 do not.
         async with reader_on_socket(streams, limit=7) as pair:
             await pair.feed(b"1234567\n")
             assert await pair.reader.readline() == b"1234567\n"
-
-            await pair.feed(b"12345678\n")
-            with pytest.raises(ValueError):
-                await pair.reader.readline()
-
-            await pair.feed(b"12345678")
-            with pytest.raises(ValueError):
-                await pair.reader.readline()
+            for too_long in (b"12345678\n", b"12345678"):
+                await pair.feed(too_long)
+                with pytest.raises(ValueError):
+                    await pair.reader.readline()
             assert await rest(pair) == b""
 
     run(loop_factory, main, CASE_TIMEOUT)
 
 
-def test_readline_nolimit_nowait(streams: SimpleNamespace, loop_factory: LoopFactory) -> None:
+@socket_case()
+async def test_readline_nolimit_nowait(pair: SocketReader) -> None:
     """CPython test_streams: test_readline_nolimit_nowait."""
-
-    async def main() -> None:
-        async with reader_on_socket(streams) as pair:
-            await pair.feed(DATA[:6])
-            await pair.feed(DATA[6:])
-            assert await pair.reader.readline() == b"line1\n"
-            assert await rest(pair) == b"line2\nline3\n"
-
-    run(loop_factory, main, CASE_TIMEOUT)
+    await pair.feed(DATA[:6])
+    await pair.feed(DATA[6:])
+    assert await pair.reader.readline() == b"line1\n"
+    assert await rest(pair) == b"line2\nline3\n"
 
 
-def test_readline_eof(streams: SimpleNamespace, loop_factory: LoopFactory) -> None:
+@socket_case()
+async def test_readline_eof(pair: SocketReader) -> None:
     """CPython test_streams: test_readline_eof."""
-
-    async def main() -> None:
-        async with reader_on_socket(streams) as pair:
-            await pair.feed(b"some data")
-            await pair.feed_eof()
-            assert await pair.reader.readline() == b"some data"
-
-    run(loop_factory, main, CASE_TIMEOUT)
+    await pair.feed(b"some data")
+    await pair.feed_eof()
+    assert await pair.reader.readline() == b"some data"
 
 
-def test_readline_empty_eof(streams: SimpleNamespace, loop_factory: LoopFactory) -> None:
+@socket_case()
+async def test_readline_empty_eof(pair: SocketReader) -> None:
     """CPython test_streams: test_readline_empty_eof."""
-
-    async def main() -> None:
-        async with reader_on_socket(streams) as pair:
-            await pair.feed_eof()
-            assert await pair.reader.readline() == b""
-
-    run(loop_factory, main, CASE_TIMEOUT)
+    await pair.feed_eof()
+    assert await pair.reader.readline() == b""
 
 
-def test_readline_read_byte_count(streams: SimpleNamespace, loop_factory: LoopFactory) -> None:
+@socket_case()
+async def test_readline_read_byte_count(pair: SocketReader) -> None:
     """CPython test_streams: test_readline_read_byte_count."""
-
-    async def main() -> None:
-        async with reader_on_socket(streams) as pair:
-            await pair.feed(DATA)
-            await pair.reader.readline()
-            assert await pair.reader.read(7) == b"line2\nl"
-            assert await rest(pair) == b"ine3\n"
-
-    run(loop_factory, main, CASE_TIMEOUT)
+    await pair.feed(DATA)
+    await pair.reader.readline()
+    assert await pair.reader.read(7) == b"line2\nl"
+    assert await rest(pair) == b"ine3\n"
 
 
-def test_readline_exception(streams: SimpleNamespace, loop_factory: LoopFactory) -> None:
-    """CPython test_streams: test_readline_exception."""
-
-    async def main() -> None:
-        async with reader_on_socket(streams) as pair:
-            await pair.feed(b"line\n")
-            assert await pair.reader.readline() == b"line\n"
-            pair.reader.set_exception(ValueError())
-            with pytest.raises(ValueError):
-                await pair.reader.readline()
-
-    run(loop_factory, main, CASE_TIMEOUT)
-
-
-def test_async_for_lines(streams: SimpleNamespace, loop_factory: LoopFactory) -> None:
+@socket_case()
+async def test_async_for_lines(pair: SocketReader) -> None:
     """CPython test_pep492: StreamReaderTests.test_readline (``async for``)."""
-
-    async def main() -> None:
-        async with reader_on_socket(streams) as pair:
-            await pair.feed(b"line1\nline2\nline3")
-            await pair.feed_eof()
-            lines = [line async for line in pair.reader]
-            assert lines == [b"line1\n", b"line2\n", b"line3"]
-
-    run(loop_factory, main, CASE_TIMEOUT)
+    await pair.feed(b"line1\nline2\nline3")
+    await pair.feed_eof()
+    lines = [line async for line in pair.reader]
+    assert lines == [b"line1\n", b"line2\n", b"line3"]
 
 
 # -- readuntil ---------------------------------------------------------------
 
 
-def test_readuntil_separator(streams: SimpleNamespace, loop_factory: LoopFactory) -> None:
+@socket_case()
+async def test_readuntil_separator(pair: SocketReader) -> None:
     """CPython test_streams: test_readuntil_separator (the bytes separator)."""
-
-    async def main() -> None:
-        async with reader_on_socket(streams) as pair:
-            with pytest.raises(ValueError, match="Separator should be"):
-                await pair.reader.readuntil(separator=b"")
-
-    run(loop_factory, main, CASE_TIMEOUT)
+    with pytest.raises(ValueError, match="Separator should be"):
+        await pair.reader.readuntil(separator=b"")
 
 
-def test_readuntil_separator_tuple(streams: SimpleNamespace, loop_factory: LoopFactory) -> None:
+@socket_case(tuples=True)
+async def test_readuntil_separator_tuple(pair: SocketReader) -> None:
     """CPython test_streams: test_readuntil_separator (the tuple separators)."""
-    needs_tuple_separators(streams)
-
-    async def main() -> None:
-        async with reader_on_socket(streams) as pair:
-            with pytest.raises(ValueError, match="Separator should be"):
-                await pair.reader.readuntil(separator=(b"",))
-            with pytest.raises(ValueError, match="Separator should contain"):
-                await pair.reader.readuntil(separator=())
-
-    run(loop_factory, main, CASE_TIMEOUT)
+    with pytest.raises(ValueError, match="Separator should be"):
+        await pair.reader.readuntil(separator=(b"",))
+    with pytest.raises(ValueError, match="Separator should contain"):
+        await pair.reader.readuntil(separator=())
 
 
-def test_readuntil_multi_chunks(streams: SimpleNamespace, loop_factory: LoopFactory) -> None:
+@socket_case()
+async def test_readuntil_multi_chunks(pair: SocketReader) -> None:
     """CPython test_streams: test_readuntil_multi_chunks."""
+    await pair.feed(b"lineAAA")
+    assert await pair.reader.readuntil(separator=b"AAA") == b"lineAAA"
 
-    async def main() -> None:
-        async with reader_on_socket(streams) as pair:
-            await pair.feed(b"lineAAA")
-            assert await pair.reader.readuntil(separator=b"AAA") == b"lineAAA"
+    await pair.feed(b"lineAAA")
+    assert await pair.reader.readuntil(b"AAA") == b"lineAAA"
 
-            await pair.feed(b"lineAAA")
-            assert await pair.reader.readuntil(b"AAA") == b"lineAAA"
-
-            await pair.feed(b"lineAAAxxx")
-            assert await pair.reader.readuntil(b"AAA") == b"lineAAA"
-            assert await rest(pair) == b"xxx"
-
-    run(loop_factory, main, CASE_TIMEOUT)
+    await pair.feed(b"lineAAAxxx")
+    assert await pair.reader.readuntil(b"AAA") == b"lineAAA"
+    assert await rest(pair) == b"xxx"
 
 
-def test_readuntil_multi_chunks_1(streams: SimpleNamespace, loop_factory: LoopFactory) -> None:
+MULTI_CHUNKS_1 = [
+    ([b"QWEaa", b"XYaa", b"a"], b"QWEaaXYaaa"),
+    ([b"QWEaa", b"XYa", b"aa"], b"QWEaaXYaaa"),
+    ([b"aaa"], b"aaa"),
+    ([b"Xaaa"], b"Xaaa"),
+    ([b"XXX", b"a", b"a", b"a"], b"XXXaaa"),
+]
+
+
+@socket_case()
+async def test_readuntil_multi_chunks_1(pair: SocketReader) -> None:
     """CPython test_streams: test_readuntil_multi_chunks_1."""
-    rounds = [
-        ([b"QWEaa", b"XYaa", b"a"], b"QWEaaXYaaa"),
-        ([b"QWEaa", b"XYa", b"aa"], b"QWEaaXYaaa"),
-        ([b"aaa"], b"aaa"),
-        ([b"Xaaa"], b"Xaaa"),
-        ([b"XXX", b"a", b"a", b"a"], b"XXXaaa"),
-    ]
-
-    async def main() -> None:
-        async with reader_on_socket(streams) as pair:
-            for chunks, expected in rounds:
-                for chunk in chunks:
-                    await pair.feed(chunk)
-                assert await pair.reader.readuntil(b"aaa") == expected
-            assert await rest(pair) == b""
-
-    run(loop_factory, main, CASE_TIMEOUT)
+    for chunks, expected in MULTI_CHUNKS_1:
+        await feed_each(pair, chunks)
+        assert await pair.reader.readuntil(b"aaa") == expected
+    assert await rest(pair) == b""
 
 
-def test_readuntil_multi_chunks_1_waiting(
-    streams: SimpleNamespace, loop_factory: LoopFactory
-) -> None:
+@socket_case()
+async def test_readuntil_multi_chunks_1_waiting(pair: SocketReader) -> None:
     """CPython test_streams: test_readuntil_multi_chunks_1 (the chunks arrive
     while readuntil waits, so the separator straddles the arrivals)."""
-    rounds = [
-        ([b"QWEaa", b"XYaa", b"a"], b"QWEaaXYaaa"),
-        ([b"QWEaa", b"XYa", b"aa"], b"QWEaaXYaaa"),
-        ([b"XXX", b"a", b"a", b"a"], b"XXXaaa"),
-    ]
-
-    async def main() -> None:
-        async with reader_on_socket(streams) as pair:
-            for chunks, expected in rounds:
-                task = asyncio.ensure_future(pair.reader.readuntil(b"aaa"))
-                await asyncio.sleep(0)
-                for chunk in chunks:
-                    assert not task.done()
-                    await pair.feed(chunk)
-                assert await task == expected
-            assert await rest(pair) == b""
-
-    run(loop_factory, main, CASE_TIMEOUT)
+    for chunks, expected in MULTI_CHUNKS_1:
+        if len(chunks) == 1:
+            continue  # nothing to straddle
+        task = await started(pair.reader.readuntil(b"aaa"))
+        for chunk in chunks:
+            assert not task.done()
+            await pair.feed(chunk)
+        assert await task == expected
+    assert await rest(pair) == b""
 
 
-def test_readuntil_eof(streams: SimpleNamespace, loop_factory: LoopFactory) -> None:
+@socket_case()
+async def test_readuntil_eof(pair: SocketReader) -> None:
     """CPython test_streams: test_readuntil_eof."""
     data = b"some dataAA"
-
-    async def main() -> None:
-        async with reader_on_socket(streams) as pair:
-            await pair.feed(data)
-            await pair.feed_eof()
-            with pytest.raises(asyncio.IncompleteReadError, match="undefined expected bytes") as cm:
-                await pair.reader.readuntil(b"AAA")
-            assert cm.value.partial == data
-            assert cm.value.expected is None
-            assert await pair.reader.read() == b""
-
-    run(loop_factory, main, CASE_TIMEOUT)
+    await pair.feed(data)
+    await pair.feed_eof()
+    with pytest.raises(asyncio.IncompleteReadError, match="undefined expected bytes") as cm:
+        await pair.reader.readuntil(b"AAA")
+    assert cm.value.partial == data
+    assert cm.value.expected is None
+    assert await pair.reader.read() == b""
 
 
 def test_readuntil_limit_found_sep(streams: SimpleNamespace, loop_factory: LoopFactory) -> None:
@@ -588,20 +528,14 @@ def test_readuntil_limit_found_sep(streams: SimpleNamespace, loop_factory: LoopF
     buffer is over the limit and paused, so the second round is fed whole)."""
 
     async def main() -> None:
-        async with reader_on_socket(streams, limit=3) as pair:
-            await pair.feed(b"some dataAA")
-            with pytest.raises(asyncio.LimitOverrunError, match="not found") as cm:
-                await pair.reader.readuntil(b"AAA")
-            assert cm.value.consumed == 9
-            # Over the limit, the data stays to be read again.
-            assert await rest(pair) == b"some dataAA"
-
-        async with reader_on_socket(streams, limit=3) as pair:
-            await pair.feed(b"some dataAAA")
-            with pytest.raises(asyncio.LimitOverrunError, match="is found") as cm:
-                await pair.reader.readuntil(b"AAA")
-            assert cm.value.consumed == 9
-            assert await rest(pair) == b"some dataAAA"
+        for data, found in [(b"some dataAA", "not found"), (b"some dataAAA", "is found")]:
+            async with reader_on_socket(streams, limit=3) as pair:
+                await pair.feed(data)
+                with pytest.raises(asyncio.LimitOverrunError, match=found) as cm:
+                    await pair.reader.readuntil(b"AAA")
+                assert cm.value.consumed == 9
+                # Over the limit, the data stays to be read again.
+                assert await rest(pair) == data
 
     run(loop_factory, main, CASE_TIMEOUT)
 
@@ -628,186 +562,121 @@ def test_readuntil_limit_found_sep_bare(
     run(loop_factory, main, CASE_TIMEOUT)
 
 
-def test_readuntil_multi_separator(streams: SimpleNamespace, loop_factory: LoopFactory) -> None:
+@socket_case(tuples=True)
+async def test_readuntil_multi_separator(pair: SocketReader) -> None:
     """CPython test_streams: test_readuntil_multi_separator."""
-    needs_tuple_separators(streams)
+    await pair.feed(b"line 1\nline 2\r")
+    assert await pair.reader.readuntil((b"\r", b"\n")) == b"line 1\n"
+    assert await pair.reader.readuntil((b"\r", b"\n")) == b"line 2\r"
 
-    async def main() -> None:
-        async with reader_on_socket(streams) as pair:
-            await pair.feed(b"line 1\nline 2\r")
-            assert await pair.reader.readuntil((b"\r", b"\n")) == b"line 1\n"
-            assert await pair.reader.readuntil((b"\r", b"\n")) == b"line 2\r"
-
-            # The earliest end wins, even when it is the longer separator.
-            await pair.feed(b"ABCDEFG")
-            assert await pair.reader.readuntil((b"DEF", b"BCDE")) == b"ABCDE"
-            assert await rest(pair) == b"FG"
-
-    run(loop_factory, main, CASE_TIMEOUT)
+    # The earliest end wins, even when it is the longer separator.
+    await pair.feed(b"ABCDEFG")
+    assert await pair.reader.readuntil((b"DEF", b"BCDE")) == b"ABCDE"
+    assert await rest(pair) == b"FG"
 
 
-def test_readuntil_multi_separator_limit(
-    streams: SimpleNamespace, loop_factory: LoopFactory
-) -> None:
+@socket_case(limit=3, tuples=True)
+async def test_readuntil_multi_separator_limit(pair: SocketReader) -> None:
     """CPython test_streams: test_readuntil_multi_separator_limit."""
-    needs_tuple_separators(streams)
-
-    async def main() -> None:
-        async with reader_on_socket(streams, limit=3) as pair:
-            await pair.feed(b"some dataA")
-            with pytest.raises(asyncio.LimitOverrunError, match="is found") as cm:
-                await pair.reader.readuntil((b"A", b"ome dataA"))
-            assert cm.value.consumed == 9
-            assert await rest(pair) == b"some dataA"
-
-    run(loop_factory, main, CASE_TIMEOUT)
+    await pair.feed(b"some dataA")
+    with pytest.raises(asyncio.LimitOverrunError, match="is found") as cm:
+        await pair.reader.readuntil((b"A", b"ome dataA"))
+    assert cm.value.consumed == 9
+    assert await rest(pair) == b"some dataA"
 
 
-def test_readuntil_multi_separator_negative_offset(
-    streams: SimpleNamespace, loop_factory: LoopFactory
-) -> None:
+@socket_case(tuples=True)
+async def test_readuntil_multi_separator_negative_offset(pair: SocketReader) -> None:
     """CPython test_streams: test_readuntil_multi_separator_negative_offset."""
-    needs_tuple_separators(streams)
-
-    async def main() -> None:
-        async with reader_on_socket(streams) as pair:
-            await pair.feed(b"data")
-            task = asyncio.ensure_future(pair.reader.readuntil((b"A", b"long sep")))
-            await asyncio.sleep(0)
-            await pair.feed(b"Z")
-            assert not task.done()
-            await pair.feed(b"Aaaa")
-            assert await task == b"dataZA"
-            assert await rest(pair) == b"aaa"
-
-    run(loop_factory, main, CASE_TIMEOUT)
+    await pair.feed(b"data")
+    task = await started(pair.reader.readuntil((b"A", b"long sep")))
+    await pair.feed(b"Z")
+    assert not task.done()
+    await pair.feed(b"Aaaa")
+    assert await task == b"dataZA"
+    assert await rest(pair) == b"aaa"
 
 
-def test_readuntil_bytearray(streams: SimpleNamespace, loop_factory: LoopFactory) -> None:
+@socket_case()
+async def test_readuntil_bytearray(pair: SocketReader) -> None:
     """CPython test_streams: test_readuntil_bytearray."""
-
-    async def main() -> None:
-        async with reader_on_socket(streams) as pair:
-            await pair.feed(b"some data\r\n")
-            assert await pair.reader.readuntil(bytearray(b"\r\n")) == b"some data\r\n"
-            assert await rest(pair) == b""
-
-    run(loop_factory, main, CASE_TIMEOUT)
+    await pair.feed(b"some data\r\n")
+    assert await pair.reader.readuntil(bytearray(b"\r\n")) == b"some data\r\n"
+    assert await rest(pair) == b""
 
 
 # -- readexactly -------------------------------------------------------------
 
 
-def test_readexactly_zero_or_less(streams: SimpleNamespace, loop_factory: LoopFactory) -> None:
+@socket_case()
+async def test_readexactly_zero_or_less(pair: SocketReader) -> None:
     """CPython test_streams: test_readexactly_zero_or_less."""
-
-    async def main() -> None:
-        async with reader_on_socket(streams) as pair:
-            await pair.feed(DATA)
-            assert await pair.reader.readexactly(0) == b""
-            with pytest.raises(ValueError, match="less than zero"):
-                await pair.reader.readexactly(-1)
-            assert await rest(pair) == DATA
-
-    run(loop_factory, main, CASE_TIMEOUT)
+    await pair.feed(DATA)
+    assert await pair.reader.readexactly(0) == b""
+    with pytest.raises(ValueError, match="less than zero"):
+        await pair.reader.readexactly(-1)
+    assert await rest(pair) == DATA
 
 
-def test_readexactly(streams: SimpleNamespace, loop_factory: LoopFactory) -> None:
+@socket_case()
+async def test_readexactly(pair: SocketReader) -> None:
     """CPython test_streams: test_readexactly."""
-    n = 2 * len(DATA)
-
-    async def main() -> None:
-        async with reader_on_socket(streams) as pair:
-            task = asyncio.ensure_future(pair.reader.readexactly(n))
-            await asyncio.sleep(0)
-            await pair.feed(DATA)
-            assert not task.done()
-            await pair.feed(DATA)
-            await pair.feed(DATA)
-            assert await task == DATA + DATA
-            assert await rest(pair) == DATA
-
-    run(loop_factory, main, CASE_TIMEOUT)
+    task = await started(pair.reader.readexactly(2 * len(DATA)))
+    await pair.feed(DATA)
+    assert not task.done()
+    await pair.feed(DATA)
+    await pair.feed(DATA)
+    assert await task == DATA + DATA
+    assert await rest(pair) == DATA
 
 
-def test_readexactly_limit(streams: SimpleNamespace, loop_factory: LoopFactory) -> None:
-    """CPython test_streams: test_readexactly_limit."""
-
-    async def main() -> None:
-        async with reader_on_socket(streams, limit=3) as pair:
-            await pair.feed(b"chunk")
-            assert await pair.reader.readexactly(5) == b"chunk"
-            assert await rest(pair) == b""
-
-    run(loop_factory, main, CASE_TIMEOUT)
-
-
-def test_readexactly_eof(streams: SimpleNamespace, loop_factory: LoopFactory) -> None:
+@socket_case()
+async def test_readexactly_eof(pair: SocketReader) -> None:
     """CPython test_streams: test_readexactly_eof."""
     n = 2 * len(DATA)
-
-    async def main() -> None:
-        async with reader_on_socket(streams) as pair:
-            task = asyncio.ensure_future(pair.reader.readexactly(n))
-            await asyncio.sleep(0)
-            await pair.feed(DATA)
-            await pair.feed_eof()
-            with pytest.raises(asyncio.IncompleteReadError) as cm:
-                await task
-            assert cm.value.partial == DATA
-            assert cm.value.expected == n
-            assert str(cm.value) == "18 bytes read on a total of 36 expected bytes"
-            assert await pair.reader.read() == b""
-
-    run(loop_factory, main, CASE_TIMEOUT)
-
-
-def test_readexactly_exception(streams: SimpleNamespace, loop_factory: LoopFactory) -> None:
-    """CPython test_streams: test_readexactly_exception."""
-
-    async def main() -> None:
-        async with reader_on_socket(streams) as pair:
-            await pair.feed(b"line\n")
-            assert await pair.reader.readexactly(2) == b"li"
-            pair.reader.set_exception(ValueError())
-            with pytest.raises(ValueError):
-                await pair.reader.readexactly(2)
-
-    run(loop_factory, main, CASE_TIMEOUT)
+    task = await started(pair.reader.readexactly(n))
+    await pair.feed(DATA)
+    await pair.feed_eof()
+    with pytest.raises(asyncio.IncompleteReadError) as cm:
+        await task
+    assert cm.value.partial == DATA
+    assert cm.value.expected == n
+    assert str(cm.value) == "18 bytes read on a total of 36 expected bytes"
+    assert await pair.reader.read() == b""
 
 
 # -- exception(), set_exception(), waiters -----------------------------------
 
 
-def test_exception(streams: SimpleNamespace, loop_factory: LoopFactory) -> None:
+@socket_case()
+async def test_exception(pair: SocketReader) -> None:
     """CPython test_streams: test_exception."""
-
-    async def main() -> None:
-        async with reader_on_socket(streams) as pair:
-            assert pair.reader.exception() is None
-            exc = ValueError()
-            pair.reader.set_exception(exc)
-            assert pair.reader.exception() is exc
-
-    run(loop_factory, main, CASE_TIMEOUT)
+    assert pair.reader.exception() is None
+    exc = ValueError()
+    pair.reader.set_exception(exc)
+    assert pair.reader.exception() is exc
 
 
-def test_exception_waiter(streams: SimpleNamespace, loop_factory: LoopFactory) -> None:
+@socket_case()
+async def test_exception_waiter(pair: SocketReader) -> None:
     """CPython test_streams: test_exception_waiter."""
 
-    async def main() -> None:
-        async with reader_on_socket(streams) as pair:
+    async def set_err() -> None:
+        pair.reader.set_exception(ValueError())
 
-            async def set_err() -> None:
-                pair.reader.set_exception(ValueError())
+    t1 = asyncio.ensure_future(pair.reader.readline())
+    t2 = asyncio.ensure_future(set_err())
+    await asyncio.wait([t1, t2])
+    with pytest.raises(ValueError):
+        t1.result()
 
-            t1 = asyncio.ensure_future(pair.reader.readline())
-            t2 = asyncio.ensure_future(set_err())
-            await asyncio.wait([t1, t2])
-            with pytest.raises(ValueError):
-                t1.result()
 
-    run(loop_factory, main, CASE_TIMEOUT)
+async def cancel_a_waiting_readline(pair: SocketReader) -> None:
+    """Start a readline that has to wait, cancel it, see it cancelled."""
+    task = await started(pair.reader.readline())
+    task.cancel()
+    await asyncio.sleep(0)
+    assert task.cancelled()
 
 
 def test_exception_cancel(streams: SimpleNamespace, loop_factory: LoopFactory) -> None:
@@ -818,11 +687,7 @@ def test_exception_cancel(streams: SimpleNamespace, loop_factory: LoopFactory) -
     async def main() -> None:
         messages = loop_errors()
         async with reader_on_socket(streams) as pair:
-            task = asyncio.ensure_future(pair.reader.readline())
-            await asyncio.sleep(0)
-            task.cancel()
-            await asyncio.sleep(0)
-            assert task.cancelled()
+            await cancel_a_waiting_readline(pair)
             pair.reader.set_exception(RuntimeError("message"))
             await asyncio.sleep(0)
             with pytest.raises(RuntimeError, match="message"):
@@ -832,23 +697,14 @@ def test_exception_cancel(streams: SimpleNamespace, loop_factory: LoopFactory) -
     run(loop_factory, main, CASE_TIMEOUT)
 
 
-def test_read_after_cancelled_wait(streams: SimpleNamespace, loop_factory: LoopFactory) -> None:
+@socket_case()
+async def test_read_after_cancelled_wait(pair: SocketReader) -> None:
     """CPython test_streams: test_exception_cancel (the other half: after a
     cancelled wait a new read may wait again and gets the data)."""
-
-    async def main() -> None:
-        async with reader_on_socket(streams) as pair:
-            task = asyncio.ensure_future(pair.reader.readline())
-            await asyncio.sleep(0)
-            task.cancel()
-            await asyncio.sleep(0)
-            assert task.cancelled()
-            again = asyncio.ensure_future(pair.reader.readline())
-            await asyncio.sleep(0)
-            await pair.feed(b"line\n")
-            assert await again == b"line\n"
-
-    run(loop_factory, main, CASE_TIMEOUT)
+    await cancel_a_waiting_readline(pair)
+    again = await started(pair.reader.readline())
+    await pair.feed(b"line\n")
+    assert await again == b"line\n"
 
 
 def test_exceptions_pickleable(streams: SimpleNamespace, loop_factory: LoopFactory) -> None:
@@ -886,87 +742,67 @@ def test_exceptions_pickleable(streams: SimpleNamespace, loop_factory: LoopFacto
 
 # -- the reader behind open_connection, a protocol, a pipe -------------------
 
-
-async def check_http_like_reply(reader: Any, writer: asyncio.StreamWriter) -> None:
-    """CPython's _basetest_open_connection, once connected."""
-    writer.write(b"GET / HTTP/1.0\r\n\r\n")
-    assert await reader.readline() == b"HTTP/1.0 200 OK\r\n"
-    data = await reader.read()
-    assert data.endswith(b"\r\n\r\nTest message")
-    writer.close()
-    await asyncio.sleep(0)
+Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
 
-def test_open_connection(streams: SimpleNamespace, loop_factory: LoopFactory) -> None:
-    """CPython test_streams: test_open_connection."""
-
-    async def main() -> None:
-        messages = loop_errors()
-        server = await asyncio.start_server(http_like_server, "127.0.0.1", 0)
-        async with server:
+@contextlib.asynccontextmanager
+async def connected(
+    streams: SimpleNamespace, handler: Handler, family: str = "tcp", where: Optional[Path] = None
+) -> AsyncIterator[Tuple[Any, asyncio.StreamWriter]]:
+    """A reader and writer of ``streams`` connected to an asyncio server
+    running ``handler``: over TCP on localhost, or over a Unix socket in
+    ``where``; the loop's exception handler must not have been called by the
+    time the server is closed."""
+    messages = loop_errors()
+    path = "" if where is None else str(where / "s")
+    if family == "tcp":
+        server = await asyncio.start_server(handler, "127.0.0.1", 0)
+    else:
+        server = await asyncio.start_unix_server(handler, path)
+    async with server:
+        if family == "tcp":
             host, port = server.sockets[0].getsockname()[:2]
-            reader, writer = await streams.open_connection(host, port)
-            await check_http_like_reply(reader, writer)
-        assert messages == []
+            yield await streams.open_connection(host, port)
+        else:
+            yield await streams.open_unix_connection(path)
+    assert messages == []
 
-    run(loop_factory, main, CASE_TIMEOUT)
 
-
-def test_open_unix_connection(
-    streams: SimpleNamespace, loop_factory: LoopFactory, tmp_path: Path
+@pytest.mark.parametrize("family", ["tcp", "unix"])
+def test_open_connection(
+    streams: SimpleNamespace, loop_factory: LoopFactory, tmp_path: Path, family: str
 ) -> None:
-    """CPython test_streams: test_open_unix_connection."""
-    path = str(tmp_path / "s")
+    """CPython test_streams: test_open_connection and test_open_unix_connection
+    (their _basetest_open_connection, once connected)."""
 
     async def main() -> None:
-        messages = loop_errors()
-        server = await asyncio.start_unix_server(http_like_server, path)
-        async with server:
-            reader, writer = await streams.open_unix_connection(path)
-            await check_http_like_reply(reader, writer)
-        assert messages == []
+        async with connected(streams, http_like_server, family, tmp_path) as (reader, writer):
+            writer.write(b"GET / HTTP/1.0\r\n\r\n")
+            assert await reader.readline() == b"HTTP/1.0 200 OK\r\n"
+            data = await reader.read()
+            assert data.endswith(b"\r\n\r\nTest message")
+            writer.close()
+            await asyncio.sleep(0)
 
     run(loop_factory, main, CASE_TIMEOUT)
 
 
-async def check_connection_lost_error(reader: Any, writer: asyncio.StreamWriter) -> None:
-    """CPython's _basetest_open_connection_error, once connected."""
-    writer.transport.get_protocol().connection_lost(ZeroDivisionError())
-    with pytest.raises(ZeroDivisionError):
-        await reader.read()
-    writer.close()
-    await asyncio.sleep(0)
-    await asyncio.sleep(0)
-
-
-def test_open_connection_error(streams: SimpleNamespace, loop_factory: LoopFactory) -> None:
-    """CPython test_streams: test_open_connection_error."""
-
-    async def main() -> None:
-        messages = loop_errors()
-        server = await asyncio.start_server(http_like_server, "127.0.0.1", 0)
-        async with server:
-            host, port = server.sockets[0].getsockname()[:2]
-            reader, writer = await streams.open_connection(host, port)
-            await check_connection_lost_error(reader, writer)
-        assert messages == []
-
-    run(loop_factory, main, CASE_TIMEOUT)
-
-
-def test_open_unix_connection_error(
-    streams: SimpleNamespace, loop_factory: LoopFactory, tmp_path: Path
+@pytest.mark.parametrize("family", ["tcp", "unix"])
+def test_open_connection_error(
+    streams: SimpleNamespace, loop_factory: LoopFactory, tmp_path: Path, family: str
 ) -> None:
-    """CPython test_streams: test_open_unix_connection_error."""
-    path = str(tmp_path / "s")
+    """CPython test_streams: test_open_connection_error and
+    test_open_unix_connection_error (their _basetest_open_connection_error,
+    once connected)."""
 
     async def main() -> None:
-        messages = loop_errors()
-        server = await asyncio.start_unix_server(http_like_server, path)
-        async with server:
-            reader, writer = await streams.open_unix_connection(path)
-            await check_connection_lost_error(reader, writer)
-        assert messages == []
+        async with connected(streams, http_like_server, family, tmp_path) as (reader, writer):
+            writer.transport.get_protocol().connection_lost(ZeroDivisionError())
+            with pytest.raises(ZeroDivisionError):
+                await reader.read()
+            writer.close()
+            await asyncio.sleep(0)
+            await asyncio.sleep(0)
 
     run(loop_factory, main, CASE_TIMEOUT)
 
@@ -980,8 +816,7 @@ def test_connection_lost_error_on_socket(
     async def main() -> None:
         messages = loop_errors()
         async with reader_on_socket(streams) as pair:
-            task = asyncio.ensure_future(pair.reader.read())
-            await asyncio.sleep(0)
+            task = await started(pair.reader.read())
             pair.protocol.connection_lost(ZeroDivisionError())
             with pytest.raises(ZeroDivisionError):
                 await task
@@ -997,16 +832,11 @@ def test_eof_feed_when_closing_writer(streams: SimpleNamespace, loop_factory: Lo
     """CPython test_streams: test_eof_feed_when_closing_writer."""
 
     async def main() -> None:
-        messages = loop_errors()
-        server = await asyncio.start_server(until_client_leaves, "127.0.0.1", 0)
-        async with server:
-            host, port = server.sockets[0].getsockname()[:2]
-            reader, writer = await streams.open_connection(host, port)
+        async with connected(streams, until_client_leaves) as (reader, writer):
             writer.close()
             await writer.wait_closed()
             assert reader.at_eof()
             assert await reader.read() == b""
-        assert messages == []
 
     run(loop_factory, main, CASE_TIMEOUT)
 
@@ -1040,6 +870,22 @@ def test_read_all_from_pipe_reader(streams: SimpleNamespace, loop_factory: LoopF
 
 # -- which loop a reader or protocol belongs to ------------------------------
 
+# Each pair of cases leaves the loop out of one constructor, the one it is
+# named after, and names it to the other.
+IMPLICIT = ["streamreader", "streamreaderprotocol"]
+
+
+def reader_and_protocol(
+    streams: SimpleNamespace, loop: asyncio.AbstractEventLoop, implicit: str
+) -> Tuple[Any, Any]:
+    """A reader of ``streams`` and its protocol, ``loop`` given to the one
+    that ``implicit`` does not name."""
+    if implicit == "streamreader":
+        reader = streams.StreamReader()
+        return reader, streams.StreamReaderProtocol(reader, loop=loop)
+    reader = streams.StreamReader(loop=loop)
+    return reader, streams.StreamReaderProtocol(reader)
+
 
 async def read_line_through(reader: Any, protocol: Any) -> bytes:
     """Connect ``protocol`` to a socket pair and read one line with ``reader``:
@@ -1048,8 +894,7 @@ async def read_line_through(reader: Any, protocol: Any) -> bytes:
     ours, peer = socket.socketpair()
     transport, _ = await loop.connect_accepted_socket(lambda: protocol, sock=ours)
     try:
-        task = asyncio.ensure_future(reader.readline())
-        await asyncio.sleep(0)
+        task = await started(reader.readline())
         peer.sendall(b"a line\n")
         line: bytes = await task
         return line
@@ -1060,52 +905,39 @@ async def read_line_through(reader: Any, protocol: Any) -> bytes:
 
 
 @contextlib.contextmanager
+def no_deprecation_warnings() -> Iterator[None]:
+    """Deprecation warnings about the current loop silenced (they vary by version)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        yield
+
+
+@contextlib.contextmanager
 def global_loop(loop_factory: LoopFactory) -> Iterator[asyncio.AbstractEventLoop]:
     """A fresh loop set as the current one (not running), closed afterwards."""
     loop = loop_factory()
     asyncio.set_event_loop(loop)
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", DeprecationWarning)
+        with no_deprecation_warnings():
             yield loop
     finally:
         asyncio.set_event_loop(None)
         loop.close()
 
 
+@contextlib.contextmanager
+def raises_without_loop() -> Iterator[None]:
+    """No current loop, and the body must fail for the want of one."""
+    asyncio.set_event_loop(None)
+    with no_deprecation_warnings():
+        with pytest.raises(RuntimeError, match="no current event loop"):
+            yield
+
+
 def test_streamreader_constructor_without_loop(streams: SimpleNamespace) -> None:
     """CPython test_streams: test_streamreader_constructor_without_loop."""
-    asyncio.set_event_loop(None)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        with pytest.raises(RuntimeError, match="no current event loop"):
-            streams.StreamReader()
-
-
-def test_streamreader_constructor_use_running_loop(
-    streams: SimpleNamespace, loop_factory: LoopFactory
-) -> None:
-    """CPython test_streams: test_streamreader_constructor_use_running_loop."""
-
-    async def main() -> bytes:
-        reader = streams.StreamReader()
-        protocol = streams.StreamReaderProtocol(reader, loop=asyncio.get_running_loop())
-        return await read_line_through(reader, protocol)
-
-    assert run(loop_factory, main, CASE_TIMEOUT) == b"a line\n"
-
-
-def test_streamreader_constructor_use_global_loop(
-    streams: SimpleNamespace, loop_factory: LoopFactory
-) -> None:
-    """CPython test_streams: test_streamreader_constructor_use_global_loop."""
-    with global_loop(loop_factory) as loop:
-        reader = streams.StreamReader()
-        protocol = streams.StreamReaderProtocol(reader, loop=loop)
-        line = loop.run_until_complete(
-            asyncio.wait_for(read_line_through(reader, protocol), CASE_TIMEOUT)
-        )
-    assert line == b"a line\n"
+    with raises_without_loop():
+        streams.StreamReader()
 
 
 def test_streamreaderprotocol_constructor_without_loop(
@@ -1116,35 +948,34 @@ def test_streamreaderprotocol_constructor_without_loop(
     loop = loop_factory()
     try:
         reader = streams.StreamReader(loop=loop)
-        asyncio.set_event_loop(None)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", DeprecationWarning)
-            with pytest.raises(RuntimeError, match="no current event loop"):
-                streams.StreamReaderProtocol(reader)
+        with raises_without_loop():
+            streams.StreamReaderProtocol(reader)
     finally:
         loop.close()
 
 
-def test_streamreaderprotocol_constructor_use_running_loop(
-    streams: SimpleNamespace, loop_factory: LoopFactory
+@pytest.mark.parametrize("implicit", IMPLICIT)
+def test_constructor_use_running_loop(
+    streams: SimpleNamespace, loop_factory: LoopFactory, implicit: str
 ) -> None:
-    """CPython test_streams: test_streamreaderprotocol_constructor_use_running_loop."""
+    """CPython test_streams: test_streamreader_constructor_use_running_loop and
+    test_streamreaderprotocol_constructor_use_running_loop (``implicit``)."""
 
     async def main() -> bytes:
-        reader = streams.StreamReader(loop=asyncio.get_running_loop())
-        protocol = streams.StreamReaderProtocol(reader)
-        return await read_line_through(reader, protocol)
+        loop = asyncio.get_running_loop()
+        return await read_line_through(*reader_and_protocol(streams, loop, implicit))
 
     assert run(loop_factory, main, CASE_TIMEOUT) == b"a line\n"
 
 
-def test_streamreaderprotocol_constructor_use_global_loop(
-    streams: SimpleNamespace, loop_factory: LoopFactory
+@pytest.mark.parametrize("implicit", IMPLICIT)
+def test_constructor_use_global_loop(
+    streams: SimpleNamespace, loop_factory: LoopFactory, implicit: str
 ) -> None:
-    """CPython test_streams: test_streamreaderprotocol_constructor_use_global_loop."""
+    """CPython test_streams: test_streamreader_constructor_use_global_loop and
+    test_streamreaderprotocol_constructor_use_global_loop (``implicit``)."""
     with global_loop(loop_factory) as loop:
-        reader = streams.StreamReader(loop=loop)
-        protocol = streams.StreamReaderProtocol(reader)
+        reader, protocol = reader_and_protocol(streams, loop, implicit)
         line = loop.run_until_complete(
             asyncio.wait_for(read_line_through(reader, protocol), CASE_TIMEOUT)
         )

@@ -15,6 +15,8 @@ from typing import Dict, List, Tuple
 import pytest
 
 import csapp
+import csapp.aio
+import csapp.aio.reader
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = [ROOT / "README.md", ROOT / "docs" / "GUIDE.md", ROOT / "docs" / "CONTRACT.md"]
@@ -57,6 +59,9 @@ def test_example_runs(
         "rio_readnb",
     ):
         monkeypatch.setattr(csapp, attr, getattr(rio, attr))
+    twin = "c" if rio is csapp.IMPLEMENTATIONS.get("c") else "python"
+    if twin in csapp.aio.BUFFERS:
+        monkeypatch.setattr(csapp.aio.reader, "StreamBuffer", csapp.aio.BUFFERS[twin])
     namespace: Dict[str, object] = {"__name__": "__docs__"}
     if language == "python":
         exec(compile(code, name, "exec"), namespace)

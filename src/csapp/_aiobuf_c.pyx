@@ -10,7 +10,7 @@ never resized, so no call sequence can leave a dangling pointer: a view handed
 out keeps the old storage alive.
 """
 
-from cpython.bytearray cimport PyByteArray_AS_STRING
+from cpython.bytearray cimport PyByteArray_AS_STRING, PyByteArray_FromStringAndSize
 from cpython.bytes cimport PyBytes_FromStringAndSize
 from cpython.buffer cimport PyBUF_SIMPLE, PyBuffer_Release, PyObject_GetBuffer
 from libc.string cimport memcmp, memcpy, memmove
@@ -25,6 +25,12 @@ __all__ = ["StreamBuffer"]
 cdef Py_ssize_t MIN_FREE = _shared.AIO_MIN_FREE
 cdef Py_ssize_t MAX_ROOM = _shared.MAX_CHUNK
 
+# The storage of a buffer that never received, or gave back what a burst made
+# it grow to: never written, never resized, so all buffers can share it (and
+# the one view of it).
+cdef bytearray EMPTY = bytearray()
+cdef object EMPTY_VIEW = memoryview(EMPTY)
+
 
 cdef class StreamBuffer:
     """What ``csapp.aio.StreamReader`` buffers (CSAPP's ``rio_t`` for asyncio)."""
@@ -35,8 +41,8 @@ cdef class StreamBuffer:
     cdef Py_ssize_t _end
 
     def __cinit__(self):
-        self._data = bytearray()
-        self._view = memoryview(self._data)
+        self._data = EMPTY
+        self._view = EMPTY_VIEW
         self._start = 0
         self._end = 0
 
@@ -69,11 +75,13 @@ cdef class StreamBuffer:
             base = PyByteArray_AS_STRING(self._data)
             memmove(base, base + self._start, <size_t>count)
         else:
-            data = bytearray(max(2 * cap, count + room))
+            # Not zero-filled: the kernel writes the free space before it is read.
+            data = PyByteArray_FromStringAndSize(NULL, max(2 * cap, count + room))
             if count:
                 memcpy(PyByteArray_AS_STRING(data),
                        PyByteArray_AS_STRING(self._data) + self._start, <size_t>count)
-            self._view.release()
+            if self._view is not EMPTY_VIEW:
+                self._view.release()
             self._data = data
             self._view = memoryview(data)
         self._start = 0
@@ -166,7 +174,17 @@ cdef class StreamBuffer:
             n = 0
         out = PyBytes_FromStringAndSize(PyByteArray_AS_STRING(self._data) + start, n)
         self._start = start + n
+        if self._start == self._end:
+            self._drained()
         return out
+
+    cdef void _drained(self):
+        """Nothing is buffered: storage that grew past 64 KiB goes back (a view handed
+        out keeps it alive); the usual 64 KiB stays for the next receive."""
+        self._start = self._end = 0
+        if len(self._data) > MIN_FREE:  # it grew for a burst: do not keep that
+            self._data = EMPTY
+            self._view = EMPTY_VIEW
 
     def take(self, Py_ssize_t n):
         """Remove and return the first ``min(n, len(self))`` bytes."""
@@ -178,10 +196,12 @@ cdef class StreamBuffer:
             n = self._end - self._start
         if n > 0:
             self._start += n
+        if self._start == self._end:
+            self._drained()
 
     def clear(self):
         """Drop everything buffered."""
-        self._start = self._end = 0
+        self._drained()
 
     def take_line(self, Py_ssize_t limit):
         """The next line through ``\\n`` if it is buffered and its ``\\n`` is at most
@@ -214,3 +234,16 @@ cdef class StreamBuffer:
                                          <size_t>(self._end - self._start), at_eof,
                                          <size_t>limit)
         return self._take(<Py_ssize_t>cut)
+
+    def echo_received(self, Py_ssize_t nbytes, write, Py_ssize_t limit):
+        """``buffer_updated(nbytes)``, then ``write`` what echo sends back now; its length."""
+        cdef size_t cut
+        if nbytes < 0 or nbytes > len(self._data) - self._end:
+            raise ValueError(MSG_NBYTES)
+        self._end += nbytes
+        cut = csapp_echo_cut(PyByteArray_AS_STRING(self._data) + self._start,
+                             <size_t>(self._end - self._start), 0, <size_t>limit)
+        if cut == 0:
+            return 0
+        write(self._take(<Py_ssize_t>cut))
+        return cut

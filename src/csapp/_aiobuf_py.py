@@ -11,11 +11,17 @@ exported buffer.
 
 from __future__ import annotations
 
-from typing import Optional, Tuple, Union
+from typing import Any, Callable, Optional, Tuple, Union
 
 from ._shared import AIO_MIN_FREE, MAX_CHUNK, MSG_MAXLEN, MSG_NBYTES, echo_cut
 
 __all__ = ["StreamBuffer"]
+
+# The storage of a buffer that never received, or gave back what a burst made
+# it grow to: never written, never resized, so all buffers can share it (and
+# the one view of it).
+_EMPTY = bytearray()
+_EMPTY_VIEW = memoryview(_EMPTY)
 
 Separator = Union[bytes, bytearray, memoryview]
 
@@ -26,8 +32,8 @@ class StreamBuffer:
     __slots__ = ("_data", "_end", "_start", "_view")
 
     def __init__(self) -> None:
-        self._data = bytearray()
-        self._view = memoryview(self._data)
+        self._data = _EMPTY
+        self._view = _EMPTY_VIEW
         self._start = 0
         self._end = 0
 
@@ -56,7 +62,8 @@ class StreamBuffer:
         else:
             data = bytearray(max(2 * cap, count + room))
             data[:count] = self._view[self._start : self._end]
-            self._view.release()
+            if self._view is not _EMPTY_VIEW:
+                self._view.release()
             self._data = data
             self._view = memoryview(data)
         self._start, self._end = 0, count
@@ -112,23 +119,40 @@ class StreamBuffer:
         n = min(max(n, 0), self._end - start)
         out = self._view[start : start + n].tobytes()
         self._start = start + n
+        if self._start == self._end:
+            self._drained()
         return out
+
+    def _drained(self) -> None:
+        """Nothing is buffered: storage that grew past 64 KiB goes back (a view handed
+        out keeps it alive); the usual 64 KiB stays for the next receive."""
+        self._start = self._end = 0
+        if len(self._data) > AIO_MIN_FREE:  # it grew for a burst: do not keep that
+            self._data = _EMPTY
+            self._view = _EMPTY_VIEW
 
     def discard(self, n: int) -> None:
         """Drop the first ``min(n, len(self))`` bytes."""
         self._start += min(max(n, 0), self._end - self._start)
+        if self._start == self._end:
+            self._drained()
 
     def clear(self) -> None:
         """Drop everything buffered."""
-        self._start = self._end = 0
+        self._drained()
 
     def take_line(self, limit: int) -> Optional[bytes]:
         """The next line through ``\\n`` if it is buffered and its ``\\n`` is at most
         ``limit`` bytes in (``StreamReader.readline``'s fast path); else None."""
-        at = self._data.find(b"\n", self._start, self._end)
-        if at < 0 or at - self._start > limit:
+        start = self._start
+        at = self._data.find(b"\n", start, self._end)
+        if at < 0 or at - start > limit:
             return None
-        return self.take(at - self._start + 1)
+        out = self._view[start : at + 1].tobytes()
+        self._start = at + 1
+        if at + 1 == self._end:
+            self._drained()
+        return out
 
     def take_lineb(self, maxlen: int, at_eof: bool) -> Optional[bytes]:
         """CSAPP ``rio_readlineb``'s piece: through ``\\n`` within ``maxlen - 1`` bytes,
@@ -146,3 +170,11 @@ class StreamBuffer:
     def take_echo(self, at_eof: bool, limit: int) -> bytes:
         """What an echo server sends back now (``csapp._shared.echo_cut``), removed."""
         return self.take(echo_cut(self._data, at_eof, limit, self._start, self._end))
+
+    def echo_received(self, nbytes: int, write: Callable[[bytes], Any], limit: int) -> int:
+        """``buffer_updated(nbytes)``, then ``write`` what echo sends back now; its length."""
+        self.buffer_updated(nbytes)
+        chunk = self.take(echo_cut(self._data, False, limit, self._start, self._end))
+        if chunk:
+            write(chunk)
+        return len(chunk)

@@ -7,6 +7,7 @@ wraps one. Every failure path closes what it opened.
 from __future__ import annotations
 
 import socket
+import struct
 from typing import Any, Callable, List, Optional, Sequence, Tuple, Union
 
 __all__ = [
@@ -16,6 +17,7 @@ __all__ = [
     "numeric_address",
     "open_clientfd",
     "open_listenfd",
+    "set_kernel_timeouts",
 ]
 
 # The default backlog of open_listenfd (CSAPP's LISTENQ in csapp.h).
@@ -151,5 +153,17 @@ def local_address(fd: int) -> Tuple[str, int]:
     sock = socket.socket(fileno=fd)
     try:
         return numeric_address(sock.getsockname())
+    finally:
+        sock.detach()
+
+
+def set_kernel_timeouts(fd: int, seconds: float) -> None:
+    """``SO_RCVTIMEO``/``SO_SNDTIMEO``: a blocked read or write gives up with EAGAIN."""
+    whole = int(seconds)
+    value = struct.pack("ll", whole, int((seconds - whole) * 1_000_000))
+    sock = socket.socket(fileno=fd)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, value)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, value)
     finally:
         sock.detach()

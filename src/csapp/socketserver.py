@@ -22,10 +22,10 @@ import io
 import os
 import socket
 import socketserver
-import struct
 from typing import Any
 
 from ._rio import RIO_BUFSIZE, Rio, rio_writen
+from .sockets import set_kernel_timeouts
 
 __all__ = ["RioWriter", "StreamRequestHandler"]
 
@@ -49,18 +49,6 @@ class RioWriter(io.BufferedIOBase):
         return self._fd
 
 
-def _set_kernel_timeouts(fd: int, seconds: float) -> None:
-    """``SO_RCVTIMEO``/``SO_SNDTIMEO``: a blocked read or write gives up with EAGAIN."""
-    whole = int(seconds)
-    value = struct.pack("ll", whole, int((seconds - whole) * 1_000_000))
-    sock = socket.socket(fileno=fd)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, value)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, value)
-    finally:
-        sock.detach()
-
-
 class StreamRequestHandler(socketserver.StreamRequestHandler):
     """``socketserver.StreamRequestHandler`` whose ``rfile`` is a ``Rio`` and
     whose ``wfile`` (with ``wbufsize == 0``, the default) is a ``RioWriter``."""
@@ -74,7 +62,7 @@ class StreamRequestHandler(socketserver.StreamRequestHandler):
             if self.timeout <= 0:
                 os.set_blocking(fd, False)
             else:
-                _set_kernel_timeouts(fd, self.timeout)
+                set_kernel_timeouts(fd, self.timeout)
         if self.disable_nagle_algorithm:
             self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, True)
         bufsize = RIO_BUFSIZE if self.rbufsize < 0 else max(self.rbufsize, 1)

@@ -93,6 +93,10 @@ class StreamReaderProtocol(WriterFlowControl, asyncio.BufferedProtocol):
         self._closed: asyncio.Future[None] = self._loop.create_future()
         self._echo: Optional[asyncio.Future[int]] = None
         self._echoed = 0
+        self._echo_write: Callable[[bytes], Any] = lambda data: None
+        if type(self).get_buffer is StreamReaderProtocol.get_buffer:
+            # The loop calls the buffer's own method: one Python frame less per receive.
+            self.get_buffer = self._buffer.get_buffer  # type: ignore[method-assign]
 
     def _replace_transport(self, transport: asyncio.BaseTransport) -> None:
         self._transport = transport
@@ -150,8 +154,7 @@ class StreamReaderProtocol(WriterFlowControl, asyncio.BufferedProtocol):
 
     def buffer_updated(self, nbytes: int) -> None:
         if self._echo is not None:
-            self._buffer.buffer_updated(nbytes)
-            self._echo_pump()
+            self._echoed += self._buffer.echo_received(nbytes, self._echo_write, LINE_LIMIT)
         else:
             self._stream_reader._data_arrived(nbytes)
 
@@ -199,6 +202,8 @@ class StreamReaderProtocol(WriterFlowControl, asyncio.BufferedProtocol):
             raise RuntimeError("echo() called while another coroutine is reading")
         self._echo = self._loop.create_future()
         self._echoed = 0
+        if self._transport is not None:
+            self._echo_write = self._transport.write  # type: ignore[attr-defined]
         reader = self._stream_reader
         if reader._exception is not None:
             self._finish_echo(reader._exception)

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import os
 import socket
-import struct
 import threading
 import time
 from typing import Callable, List, Optional, Set
 
 from ..echo import echo_session
+from ..sockets import set_kernel_timeouts
 from .config import Address, ServerConfig, log
 from .control import ServerControl
 
@@ -83,18 +83,6 @@ def _shutdown(fd: int) -> None:
         sock.detach()
 
 
-def _set_timeouts(fd: int, seconds: float) -> None:
-    """``SO_RCVTIMEO``/``SO_SNDTIMEO``: a blocked read or write gives up with EAGAIN."""
-    whole = int(seconds)
-    value = struct.pack("ll", whole, int((seconds - whole) * 1_000_000))
-    sock = socket.socket(fileno=fd)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, value)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, value)
-    finally:
-        sock.detach()
-
-
 def serve_client(
     connfd: int,
     address: Address,
@@ -113,7 +101,7 @@ def serve_client(
     ticks = [t for t in (stop_tick, config.idle_timeout) if t]
     tick = min(ticks) if ticks else 0.0
     if tick:
-        _set_timeouts(connfd, tick)
+        set_kernel_timeouts(connfd, tick)
     idle = config.idle_timeout
     last_heard = time.monotonic()
 
