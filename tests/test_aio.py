@@ -9,6 +9,7 @@ case applies), csapp.aio on the compiled buffer and on the pure-Python one;
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import random
 import resource
@@ -16,7 +17,7 @@ import socket
 import struct
 import threading
 from types import SimpleNamespace
-from typing import Any, List, Optional, Tuple
+from typing import Any, AsyncIterator, List, Optional, Tuple
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -341,9 +342,15 @@ def test_set_exception_wakes_a_waiting_read(streams: SimpleNamespace) -> None:
 # ---------------------------------------------------------------- echo and servers
 
 
-def echo_server(streams: SimpleNamespace, **kwds: Any) -> Any:
-    """start_server of ``streams`` with csapp.aio.echo as the client callback."""
-    return streams.start_server(csapp.aio.echo, "127.0.0.1", 0, **kwds)
+@contextlib.asynccontextmanager
+async def echo_server(streams: SimpleNamespace, **kwds: Any) -> AsyncIterator[int]:
+    """start_server of ``streams`` with csapp.aio.echo as the client callback; its port."""
+    server = await streams.start_server(csapp.aio.echo, "127.0.0.1", 0, **kwds)
+    try:
+        yield server.sockets[0].getsockname()[1]
+    finally:
+        server.close()
+        await server.wait_closed()
 
 
 def mixed_lines(rng: random.Random, count: int) -> bytes:
@@ -360,17 +367,12 @@ def test_echo_is_byte_exact_for_mixed_lines_and_a_partial_last_line(
     data = mixed_lines(random.Random(3), 300) + b"no newline at the end"
 
     async def main() -> None:
-        server = await echo_server(streams)
-        port = server.sockets[0].getsockname()[1]
-        try:
+        async with echo_server(streams) as port:
             reader, writer = await streams.open_connection("127.0.0.1", port)
             writer.write(data)
             writer.write_eof()
             assert await reader.read() == data
             writer.close()
-        finally:
-            server.close()
-            await server.wait_closed()
 
     run(loop_factory, main)
 
@@ -382,18 +384,13 @@ def test_echo_of_8_mib_to_a_slow_reader_is_exact(
     data = (b"z" * 99 + b"\n") * (8 * 1024 * 1024 // 100)
 
     async def main() -> None:
-        server = await echo_server(streams)
-        port = server.sockets[0].getsockname()[1]
-        try:
+        async with echo_server(streams) as port:
             reader, writer = await streams.open_connection("127.0.0.1", port)
             writer.write(data)
             await asyncio.sleep(0.2)  # the echo fills the server's output first
             writer.write_eof()
             assert await reader.read() == data
             writer.close()
-        finally:
-            server.close()
-            await server.wait_closed()
 
     run(loop_factory, main, timeout=60)
 
@@ -425,19 +422,14 @@ def test_1000_concurrent_clients_echo_byte_exact(
         writer.close()
 
     async def main() -> None:
-        server = await echo_server(streams, backlog=1024)
-        port = server.sockets[0].getsockname()[1]
-        started = asyncio.Event()
-        try:
+        async with echo_server(streams, backlog=1024) as port:
+            started = asyncio.Event()
             clients = [asyncio.ensure_future(one_client(port, i, started)) for i in range(1000)]
             await asyncio.sleep(0)
             while sum(1 for _ in asyncio.all_tasks()) < 2 * 1000:  # every server task is up
                 await asyncio.sleep(0.01)
             started.set()
             await asyncio.gather(*clients)
-        finally:
-            server.close()
-            await server.wait_closed()
 
     run(loop_factory, main, timeout=120)
 
@@ -449,9 +441,7 @@ def test_resets_mid_line_leave_the_server_serving(
 
     async def main() -> None:
         asyncio.get_running_loop().set_exception_handler(lambda loop, ctx: errors.append(ctx))
-        server = await echo_server(streams)
-        port = server.sockets[0].getsockname()[1]
-        try:
+        async with echo_server(streams) as port:
             for i in range(50):
                 sock = socket.create_connection(("127.0.0.1", port))
                 sock.sendall(b"half a line %d" % i if i % 2 else b"whole\nhalf")
@@ -463,9 +453,6 @@ def test_resets_mid_line_leave_the_server_serving(
             assert await reader.readline() == b"still here\n"
             writer.close()
             await asyncio.sleep(0.05)
-        finally:
-            server.close()
-            await server.wait_closed()
 
     run(loop_factory, main)
     assert [e for e in errors if "exception" in e] == []
@@ -565,15 +552,10 @@ def test_echo_over_tls(
     data = mixed_lines(random.Random(5), 100)
 
     async def main() -> None:
-        server = await echo_server(streams, ssl=server_ctx)
-        port = server.sockets[0].getsockname()[1]
-        try:
+        async with echo_server(streams, ssl=server_ctx) as port:
             reader, writer = await streams.open_connection("127.0.0.1", port, ssl=client_ctx)
             writer.write(data)
             assert await reader.readexactly(len(data)) == data
             writer.close()
-        finally:
-            server.close()
-            await server.wait_closed()
 
     run(loop_factory, main)
