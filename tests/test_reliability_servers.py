@@ -14,7 +14,8 @@ scaled-down twin of most points.
    5 s), and serves again within 1 s once descriptors are free;
 5. ``--idle-timeout 2``: 500 idle clients closed within 3 s while an active
    client's p99 round trip stays under 50 ms;
-6. the event server holds 2,000 connections and echoes on each;
+6. the event server holds 2,000 connections and echoes on each; under stress,
+   10,000 on the event and asyncio servers, with the memory per idle connection;
 7. 100 restarts in a row on one port, each leaving a TIME_WAIT connection
    behind (so each bind needs SO_REUSEADDR).
 """
@@ -514,6 +515,50 @@ def test_event_server_holds_2000_connections(impl: str, start_server) -> None:
     assert not report.failures and report.received == report.expected, report
     assert report.held >= base + 2000, (report.held, base)
     assert wait_until(lambda: server_fd_count(server.pid) <= base, timeout=5.0)
+    assert_healthy(server)
+
+
+def resident_kib(pid: int) -> int:
+    """VmRSS of process ``pid`` in KiB (user memory; socket buffers are the kernel's)."""
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise AssertionError(f"no VmRSS for {pid}")
+
+
+@pytest.mark.stress
+@pytest.mark.parametrize("mode", ["event", "asyncio"])
+def test_10000_connections_each_echo_and_idle_memory(
+    impl: str, mode: str, start_server, figures: Callable[[str], None]
+) -> None:
+    """Issue 13: 10,000 connections open at once on one server, each echoes its
+    lines byte-exact; all are held open (idle) while the server's descriptors
+    and resident memory are read, so the memory per idle connection is known."""
+    clients = 10_000
+    raise_nofile_limit(clients + 300)
+    server = start_server(impl, mode)
+    base = baseline_fds(server)
+    exchange(server.port, b"warm up\n")  # first-use allocations out of the figure
+    base_kib = resident_kib(server.pid)
+    report = echo_load(
+        server.port,
+        clients,
+        3,
+        timeout=240.0,
+        stall=60.0,
+        while_held=lambda: (server_fd_count(server.pid), resident_kib(server.pid)),
+    )
+    assert not report.failures and report.received == report.expected, report
+    held_fds, held_kib = report.held  # type: ignore[misc]
+    assert held_fds >= base + clients, (held_fds, base)
+    per_connection = (held_kib - base_kib) / clients
+    figures(
+        f"{clients} connections echoed in {report.seconds:.1f} s; idle, "
+        f"{per_connection:.1f} KiB resident per connection "
+        f"({base_kib} KiB -> {held_kib} KiB)"
+    )
+    assert wait_until(lambda: server_fd_count(server.pid) <= base, timeout=30.0)
     assert_healthy(server)
 
 

@@ -15,7 +15,7 @@ import socket
 from typing import Callable, Dict, Optional
 
 from .. import aio
-from ..sockets import numeric_address
+from ..sockets import LISTENQ, numeric_address
 from .config import ServerConfig, log
 from .control import ServerControl
 
@@ -100,7 +100,9 @@ async def _serve(listenfd: int, config: ServerConfig, control: ServerControl) ->
                 room.release()
 
     listener = socket.socket(fileno=listenfd)  # the server owns it and closes it
-    server = await aio.start_server(client, sock=listener)
+    # asyncio listens again on a given socket, with its own backlog (100) unless told:
+    # keep open_listenfd's LISTENQ, or 10,000 clients arriving at once overflow the queue.
+    server = await aio.start_server(client, sock=listener, backlog=LISTENQ)
     try:
         if not control.stopping:
             await stopped.wait()
