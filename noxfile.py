@@ -41,9 +41,8 @@ def tests(session: nox.Session) -> None:
 def lint(session: nox.Session) -> None:
     """ruff check, ruff format --check, mypy --strict on src/, stubtest of the extension."""
     session.install(".[lint]", env={"CSAPP_REQUIRE_EXTENSIONS": "1"})
-    session.run("ruff", "check", "src", "tests", "bench", "examples", "noxfile.py", "setup.py")
-    session.run(
-        "ruff", "format", "--check", "src", "tests", "bench", "examples", "noxfile.py", "setup.py"
-    )
+    paths = ["src", "tests", "bench", "examples", "scripts", "fuzz", "noxfile.py", "setup.py"]
+    session.run("ruff", "check", *paths)
+    session.run("ruff", "format", "--check", *paths)
     session.run("mypy")
     session.run("python", "-m", "mypy.stubtest", "csapp._rio_c", "csapp._aiobuf_c")

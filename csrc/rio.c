@@ -113,6 +113,13 @@ int csapp_rio_reserve(csapp_rio_t *rp, size_t room, int *err)
      * pending (bufsize - pending), never on where they happen to sit. The
      * pure-Python twin computes the same sizes (its _refill_size). */
     compact(rp);
+    if (rp->cap > rp->bufsize && room <= rp->bufsize && rp->end <= rp->bufsize - room) {
+        /* Grown for a large read that then failed (EAGAIN, a signal): give it
+         * back first, so the next read asks for bufsize - pending, as after a
+         * read that succeeded. A failed shrink keeps the larger buffer. */
+        int ignored;
+        (void)resize(rp, rp->bufsize, &ignored);
+    }
     if (rp->cap - rp->end >= room && rp->cap > 0)
         return 0;
     size_t need = rp->end + room;
@@ -199,7 +206,7 @@ int csapp_rio_echo(csapp_rio_t *rp, int out_fd, size_t limit, int once, int paus
         limit = 1;
     for (;;) {
         size_t avail = rp->end - rp->start;
-        const unsigned char *from = rp->buf + rp->start;
+        const unsigned char *from = csapp_rio_data(rp);
         size_t n = avail ? through_last_newline(from, avail) : 0;
         if (n == 0 && avail > 0 && (avail >= limit || at_eof))
             n = avail; /* a piece of a long line, or the last line without '\n' */

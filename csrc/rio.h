@@ -59,6 +59,13 @@ static inline size_t csapp_rio_buffered(const csapp_rio_t *rp)
     return rp->end - rp->start;
 }
 
+/* The first buffered byte; NULL while the reader has no buffer yet (so no
+ * caller ever computes NULL + 0, which C leaves undefined). */
+static inline unsigned char *csapp_rio_data(const csapp_rio_t *rp)
+{
+    return rp->buf != NULL ? rp->buf + rp->start : NULL;
+}
+
 /* Does err mean "would block" (EAGAIN, or EWOULDBLOCK where they differ)? */
 static inline int csapp_would_block(int err)
 {
@@ -89,7 +96,9 @@ static inline size_t csapp_rio_line_length(const csapp_rio_t *rp, size_t limit,
 /*
  * csapp_rio_reserve -- make room for at least `room` bytes after end (room
  * 1: any free space), by moving the buffered bytes to the front, and growing
- * the buffer (to bufsize, then doubling) only when that is not enough.
+ * the buffer (to bufsize, then doubling) only when that is not enough. A
+ * buffer left grown past bufsize (a large read that failed) goes back to
+ * bufsize first when the pending bytes and `room` fit in it.
  * Returns 0, or -1 with *err = ENOMEM. So a refill that needs no more than
  * bufsize asks the kernel for bufsize - pending bytes (see csapp_rio_fill).
  */

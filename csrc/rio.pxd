@@ -19,6 +19,7 @@ cdef extern from "rio.h" nogil:
     void csapp_rio_init(csapp_rio_t *rp, int fd, size_t bufsize)
     void csapp_rio_release(csapp_rio_t *rp)
     size_t csapp_rio_buffered(const csapp_rio_t *rp)
+    unsigned char *csapp_rio_data(const csapp_rio_t *rp)
     bint csapp_would_block(int err)
     size_t csapp_rio_line_length(const csapp_rio_t *rp, size_t limit, size_t *scanned)
     int csapp_rio_reserve(csapp_rio_t *rp, size_t room, int *err)

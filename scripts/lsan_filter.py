@@ -55,15 +55,15 @@ def main(argv: List[str]) -> int:
     for name in files:
         with open(os.path.join(folder, name), errors="replace") as f:
             text = f.read()
-        if re.search(r"ERROR: AddressSanitizer|runtime error:|ERROR: UndefinedBehaviorSanitizer",
-                     text):
+        if re.search(
+            r"ERROR: AddressSanitizer|runtime error:|ERROR: UndefinedBehaviorSanitizer", text
+        ):
             failures.append(f"--- {name}: sanitizer error\n{text[:20000]}")
             continue
         if "ERROR: LeakSanitizer" in text:
             for kind, size, block in leak_blocks(text):
                 if OURS.search(block):
-                    failures.append(f"--- {name}: {kind} leak of {size} bytes in our code\n"
-                                    f"{block}")
+                    failures.append(f"--- {name}: {kind} leak of {size} bytes in our code\n{block}")
                 else:
                     noise_records += 1
                     noise_bytes += size
@@ -72,9 +72,11 @@ def main(argv: List[str]) -> int:
             failures.append(f"--- {name}: unrecognised report\n{text[:5000]}")
     for failure in failures:
         print(failure)
-    print(f"sanitizer reports: {len(files)} file(s); failures: {len(failures)}; "
-          f"leaks outside csapp._rio_c (CPython, ignored): {noise_records} record(s), "
-          f"{noise_bytes} bytes")
+    print(
+        f"sanitizer reports: {len(files)} file(s); failures: {len(failures)}; "
+        f"leaks outside csapp._rio_c (CPython, ignored): {noise_records} record(s), "
+        f"{noise_bytes} bytes"
+    )
     return 1 if failures else 0
 
 

@@ -17,7 +17,7 @@ import sys
 import tempfile
 import threading
 import time
-from typing import Callable, Dict, Iterator, List, Optional, Tuple
+from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import pytest
 
@@ -105,6 +105,18 @@ def read_line(fd: int, timeout: float) -> bytes:
     return data
 
 
+def kill_group(proc: subprocess.Popen[bytes], timeout: float = TIMEOUT) -> None:
+    """SIGKILL the process group ``proc`` leads, and reap ``proc``."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        pass
+
+
 class ServerProcess:
     """``csapp echoserver`` in a child process, in its own process group."""
 
@@ -115,7 +127,10 @@ class ServerProcess:
         *extra: str,
         preexec_fn: Optional[Callable[[], None]] = None,
         port: int = 0,
+        prefix: Sequence[str] = (),
     ) -> None:
+        """``prefix`` goes before the command (``ip netns exec NS``, which execs
+        in place: the pid stays the server's)."""
         self.impl = impl
         self.mode = mode
         # The child inherits this open file description. O_APPEND makes its writes land at the
@@ -127,7 +142,8 @@ class ServerProcess:
             fcntl.fcntl(self.errors.fileno(), fcntl.F_GETFL) | os.O_APPEND,
         )
         self.proc = subprocess.Popen(
-            csapp_command("echoserver", "--mode", mode, *extra, str(port)),
+            [*prefix, *csapp_command("echoserver", "--mode", mode, *extra, str(port))],
+            stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=self.errors,
             env=child_env(impl),
@@ -151,6 +167,8 @@ class ServerProcess:
         return self.proc.poll() is None
 
     def stderr(self) -> str:
+        if self.errors.closed:
+            return ""
         fd = self.errors.fileno()
         size = os.fstat(fd).st_size
         return os.pread(fd, size, 0).decode(errors="replace")
@@ -164,14 +182,7 @@ class ServerProcess:
 
     def kill(self) -> None:
         """Kill the whole process group (children of the process mode too)."""
-        try:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-        try:
-            self.proc.wait(TIMEOUT)
-        except subprocess.TimeoutExpired:
-            pass
+        kill_group(self.proc)
         if self.proc.stdout is not None:
             self.proc.stdout.close()
         self.errors.close()

@@ -24,11 +24,9 @@ import os
 import random
 import re
 import shutil
-import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
@@ -36,7 +34,7 @@ from typing import IO, Any, Callable, Dict, Iterator, List, Optional, Sequence
 
 import pytest
 
-from netutil import child_env, csapp_command, read_line
+from netutil import ServerProcess, child_env, csapp_command, kill_group, read_line
 
 PREFIX = "csapp-"  # namespaces are named csapp-<pid>-a and csapp-<pid>-b
 LEFTOVER = re.compile(r"^csapp-(\d+)-[ab]$")
@@ -324,63 +322,12 @@ def pause_offset(data: bytes) -> int:
 # ----------------------------------------------------------------- processes
 
 
-class NsServer:
-    """``csapp echoserver`` inside a namespace (``ip netns exec`` execs it in place,
-    so the pid is the server's), in its own process group."""
+class NsServer(ServerProcess):
+    """``csapp echoserver`` inside namespace a, listening on its address, in its
+    own process group (netutil.ServerProcess behind ``ip netns exec``)."""
 
     def __init__(self, hosts: Hosts, impl: str, mode: str, *extra: str) -> None:
-        self.impl = impl
-        self.mode = mode
-        self.errors = tempfile.TemporaryFile()  # noqa: SIM115  (closed in kill())
-        args = csapp_command("echoserver", "--mode", mode, *extra, "--host", SERVER_ADDR, "0")
-        self.proc = subprocess.Popen(
-            hosts.exec_prefix("a") + args,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=self.errors,
-            env=child_env(impl),
-            start_new_session=True,
-        )
-        assert self.proc.stdout is not None
-        first = read_line(self.proc.stdout.fileno(), COMMAND_TIMEOUT).decode(errors="replace")
-        if not first.startswith("listening on "):
-            self.kill()
-            raise AssertionError(f"no 'listening on' line: {first!r}; stderr: {self.stderr()}")
-        self.port = int(first.split()[-1])
-
-    def alive(self) -> bool:
-        return self.proc.poll() is None
-
-    def stderr(self) -> str:
-        if self.errors.closed:
-            return ""
-        size = os.fstat(self.errors.fileno()).st_size
-        return os.pread(self.errors.fileno(), size, 0).decode(errors="replace")
-
-    def kill(self) -> None:
-        """Kill the whole process group (the process server's children too)."""
-        try:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-        try:
-            self.proc.wait(COMMAND_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            pass
-        if self.proc.stdout is not None:
-            self.proc.stdout.close()
-        self.errors.close()
-
-
-def kill_group(proc: subprocess.Popen[bytes]) -> None:
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
-    try:
-        proc.wait(COMMAND_TIMEOUT)
-    except subprocess.TimeoutExpired:
-        pass
+        super().__init__(impl, mode, *extra, "--host", SERVER_ADDR, prefix=hosts.exec_prefix("a"))
 
 
 class SsSampler:

@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 
 import csapp.aio
 from aioutil import LoopFactory, run, socket_reader
-from csapp._shared import AIO_MIN_FREE, LINE_LIMIT, MSG_MAXLEN, MSG_NBYTES, echo_cut
+from csapp._shared import AIO_FIRST_FREE, AIO_MAX_FREE, LINE_LIMIT, MSG_MAXLEN, MSG_NBYTES, echo_cut
 
 pytestmark = pytest.mark.usefixtures("watchdog")
 
@@ -94,11 +94,12 @@ def test_buffer_matches_a_bytearray_model(buffer_type: type, ops: List[Tuple[Any
             model.data += op[1]
         elif name == "recv":  # what the event loop does: recv_into(get_buffer())
             view = buf.get_buffer(-1)
-            assert len(view) >= AIO_MIN_FREE
-            view[: len(op[1])] = op[1]
+            assert len(view) >= AIO_FIRST_FREE
+            data = op[1][: len(view)]  # a recv_into gets at most the space offered
+            view[: len(data)] = data
             del view
-            buf.buffer_updated(len(op[1]))
-            model.data += op[1]
+            buf.buffer_updated(len(data))
+            model.data += data
         elif name == "take":
             assert buf.take(op[1]) == model.take(op[1])
         elif name == "discard":
@@ -169,6 +170,21 @@ def test_buffer_rejects_bad_input_with_clear_errors(buffer_type: type) -> None:
     assert len(buf) == 0
 
 
+def test_echo_limit_of_zero_or_less_sends_any_piece_in_both_twins(buffer_type: type) -> None:
+    """A limit below 1 means "no piece too small", as echo_cut reads it (the
+    compiled twin turned -1 into a huge unsigned limit: found by atheris)."""
+    for limit in (-1, 0):
+        buf = buffer_type()
+        buf.extend(b"abc")
+        assert buf.take_echo(False, limit) == b"abc"
+        view = buf.get_buffer(-1)
+        view[:2] = b"de"
+        del view
+        written: List[bytes] = []
+        assert buf.echo_received(2, written.append, limit) == 2
+        assert written == [b"de"]
+
+
 def test_a_buffer_keeps_at_most_64_kib_when_drained(buffer_type: type) -> None:
     """A fresh buffer holds no storage; one drained after a burst gives back what it grew to."""
     buf = buffer_type()
@@ -179,14 +195,44 @@ def test_a_buffer_keeps_at_most_64_kib_when_drained(buffer_type: type) -> None:
     buf.buffer_updated(6)
     assert buf.take_line(100) == b"ab\n"
     assert buf.take_line(100) == b"cd\n"
-    assert buf.capacity() == AIO_MIN_FREE  # kept for the next receive
-    buf.extend(b"x" * (4 * AIO_MIN_FREE))  # a burst
-    assert buf.capacity() > AIO_MIN_FREE
-    assert len(buf.take(10**9)) == 4 * AIO_MIN_FREE
+    assert buf.capacity() == AIO_FIRST_FREE  # kept for the next receive
+    buf.extend(b"x" * (4 * AIO_MAX_FREE))  # a burst
+    assert buf.capacity() > AIO_MAX_FREE
+    assert len(buf.take(10**9)) == 4 * AIO_MAX_FREE
     assert buf.capacity() == 0
-    buf.extend(b"y" * (3 * AIO_MIN_FREE))
+    buf.extend(b"y" * (3 * AIO_MAX_FREE))
     buf.clear()
     assert buf.capacity() == 0
+
+
+def receive(buf: Any, count: int) -> int:
+    """One recv_into of up to ``count`` bytes, as the loop does it; the space offered."""
+    view = buf.get_buffer(-1)
+    offered = len(view)
+    got = min(count, offered)
+    view[:got] = b"z" * got
+    del view
+    buf.buffer_updated(got)
+    return offered
+
+
+def test_receive_space_starts_at_one_page_and_doubles_when_filled(buffer_type: type) -> None:
+    """An idle or request/response connection holds 4 KiB; receives that fill the
+    space offered double it up to 64 KiB, and one that does not leaves it."""
+    buf = buffer_type()
+    assert receive(buf, 64) == AIO_FIRST_FREE
+    buf.clear()
+    assert receive(buf, 100) == AIO_FIRST_FREE  # small receives: no growth
+    buf.clear()
+    assert buf.capacity() == AIO_FIRST_FREE
+    offers = []
+    for _ in range(8):  # a bulk sender: every receive fills what it is offered
+        offers.append(receive(buf, 1 << 20))
+        buf.clear()
+    assert offers[:5] == [AIO_FIRST_FREE << k for k in range(5)]
+    assert offers[-1] == AIO_MAX_FREE == max(offers)
+    assert buf.capacity() <= AIO_MAX_FREE
+    assert len(buf.get_buffer(4 * AIO_MAX_FREE)) >= 4 * AIO_MAX_FREE  # a big hint is honoured
 
 
 def test_buffer_survives_views_held_across_growth(buffer_type: type) -> None:

@@ -287,6 +287,17 @@ BOTH_WAYS = {
 }
 
 
+def echoclient(impl: str, port: int, data: bytes) -> subprocess.CompletedProcess[bytes]:
+    """``csapp echoclient 127.0.0.1 port`` with ``data`` on its standard input."""
+    return subprocess.run(
+        csapp_command("echoclient", "127.0.0.1", str(port)),
+        input=data,
+        capture_output=True,
+        env=child_env(impl),
+        timeout=TIMEOUT,
+    )
+
+
 @pytest.mark.parametrize("name", list(BOTH_WAYS))
 def test_echo_client_through_a_damaged_link(impl: str, name: str, start_server) -> None:
     """``csapp echoclient`` through a damaged link in both directions: its
@@ -297,13 +308,7 @@ def test_echo_client_through_a_damaged_link(impl: str, name: str, start_server) 
     data = sample_data(sizes.get(name, 160 * KIB))
     upstream, downstream = BOTH_WAYS[name]
     with FaultProxy(server.port, upstream=upstream, downstream=downstream) as proxy:
-        result = subprocess.run(
-            csapp_command("echoclient", "127.0.0.1", str(proxy.port)),
-            input=data,
-            capture_output=True,
-            env=child_env(impl),
-            timeout=TIMEOUT,
-        )
+        result = echoclient(impl, proxy.port, data)
     assert result.returncode == 0, result.stderr
     assert result.stdout == data
     assert proxy.pieces > 2 * len(data) // 1300
@@ -315,13 +320,7 @@ def test_echo_client_reset_is_one_clear_line(impl: str, start_server) -> None:
     server = start_server(impl, "thread")
     data = sample_data(256 * KIB)
     with FaultProxy(server.port, downstream=Faults(reset_after=RESET_AT)) as proxy:
-        result = subprocess.run(
-            csapp_command("echoclient", "127.0.0.1", str(proxy.port)),
-            input=data,
-            capture_output=True,
-            env=child_env(impl),
-            timeout=TIMEOUT,
-        )
+        result = echoclient(impl, proxy.port, data)
     assert proxy.resets == 1
     assert result.returncode != 0
     lines = result.stderr.decode().strip().splitlines()

@@ -206,6 +206,25 @@ def test_large_readnb_partial_then_more(rio: ModuleType, fds: Fds) -> None:
     assert rp.readnb(4) == b"tail"
 
 
+def test_refill_after_a_large_read_failed_asks_bufsize_minus_pending(
+    rio: ModuleType, fds: Fds
+) -> None:
+    """A read of more than bufsize that raises (EAGAIN here, a signal handler
+    alike) leaves the refill rule as it was: the next refill asks for bufsize -
+    pending bytes, in both twins. (Found by the atheris harness: the compiled
+    buffer stayed grown and its next read asked for bufsize.)"""
+    r, w = fds.pipe()
+    rp = rio.Rio(r, 16)
+    with pytest.raises(BlockingIOError):
+        rp.read(100)  # grows the buffer for 100 bytes, then would block
+    os.write(w, b"{")
+    with pytest.raises(BlockingIOError):
+        rp.readlineb()  # takes the one byte: 1 pending
+    os.write(w, b"\n" + b"x" * 46)
+    assert rp.readlineb() == b"{\n"
+    assert rp.buffered == 14  # the refill read 16 - 1 bytes: "\n" and 14 of the x
+
+
 def test_read1_and_peek_with_nothing(rio: ModuleType, fds: Fds) -> None:
     r, w = fds.pipe()
     rp = rio.Rio(r, 8)

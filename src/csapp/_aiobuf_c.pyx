@@ -22,7 +22,8 @@ from csapp._shared import MSG_MAXLEN, MSG_NBYTES
 
 __all__ = ["StreamBuffer"]
 
-cdef Py_ssize_t MIN_FREE = _shared.AIO_MIN_FREE
+cdef Py_ssize_t FIRST_FREE = _shared.AIO_FIRST_FREE
+cdef Py_ssize_t MAX_FREE = _shared.AIO_MAX_FREE
 cdef Py_ssize_t MAX_ROOM = _shared.MAX_CHUNK
 
 # The storage of a buffer that never received, or gave back what a burst made
@@ -39,12 +40,14 @@ cdef class StreamBuffer:
     cdef object _view
     cdef Py_ssize_t _start
     cdef Py_ssize_t _end
+    cdef Py_ssize_t _room  # the free space the next get_buffer() offers
 
     def __cinit__(self):
         self._data = EMPTY
         self._view = EMPTY_VIEW
         self._start = 0
         self._end = 0
+        self._room = FIRST_FREE
 
     def __len__(self):
         return self._end - self._start
@@ -89,18 +92,26 @@ cdef class StreamBuffer:
         return 0
 
     def get_buffer(self, Py_ssize_t sizehint=-1):
-        """The free space, at least ``max(sizehint, 64 KiB)`` bytes (``sizehint`` capped
-        at 16 MiB), to receive into."""
-        if sizehint < MIN_FREE:
-            sizehint = MIN_FREE
-        self._reserve(sizehint if sizehint < MAX_ROOM else MAX_ROOM)
+        """The free space to receive into: 4 KiB at first, doubling up to 64 KiB as
+        receives fill it; a ``sizehint`` above 64 KiB is honoured up to 16 MiB."""
+        cdef Py_ssize_t room = self._room
+        if sizehint > MAX_FREE:
+            room = sizehint if sizehint < MAX_ROOM else MAX_ROOM
+        self._reserve(room)
         return self._view[self._end:]
+
+    cdef inline int _received(self, Py_ssize_t nbytes) except -1:
+        cdef Py_ssize_t free = len(self._data) - self._end
+        if nbytes < 0 or nbytes > free:
+            raise ValueError(MSG_NBYTES)
+        if nbytes == free and self._room < MAX_FREE:
+            self._room *= 2  # the kernel had more: offer more next time
+        self._end += nbytes
+        return 0
 
     def buffer_updated(self, Py_ssize_t nbytes):
         """``nbytes`` were written at the start of the free space."""
-        if nbytes < 0 or nbytes > len(self._data) - self._end:
-            raise ValueError(MSG_NBYTES)
-        self._end += nbytes
+        self._received(nbytes)
 
     def extend(self, data):
         """Append ``data`` (``StreamReader.feed_data``)."""
@@ -180,9 +191,9 @@ cdef class StreamBuffer:
 
     cdef void _drained(self):
         """Nothing is buffered: storage that grew past 64 KiB goes back (a view handed
-        out keeps it alive); the usual 64 KiB stays for the next receive."""
+        out keeps it alive); up to 64 KiB stays for the next receive."""
         self._start = self._end = 0
-        if len(self._data) > MIN_FREE:  # it grew for a burst: do not keep that
+        if len(self._data) > MAX_FREE:  # it grew for a burst: do not keep that
             self._data = EMPTY
             self._view = EMPTY_VIEW
 
@@ -232,17 +243,16 @@ cdef class StreamBuffer:
         """What an echo server sends back now (``csapp._shared.echo_cut``), removed."""
         cdef size_t cut = csapp_echo_cut(PyByteArray_AS_STRING(self._data) + self._start,
                                          <size_t>(self._end - self._start), at_eof,
-                                         <size_t>limit)
+                                         <size_t>(limit if limit > 0 else 0))
         return self._take(<Py_ssize_t>cut)
 
     def echo_received(self, Py_ssize_t nbytes, write, Py_ssize_t limit):
         """``buffer_updated(nbytes)``, then ``write`` what echo sends back now; its length."""
         cdef size_t cut
-        if nbytes < 0 or nbytes > len(self._data) - self._end:
-            raise ValueError(MSG_NBYTES)
-        self._end += nbytes
+        self._received(nbytes)
         cut = csapp_echo_cut(PyByteArray_AS_STRING(self._data) + self._start,
-                             <size_t>(self._end - self._start), 0, <size_t>limit)
+                             <size_t>(self._end - self._start), 0,
+                             <size_t>(limit if limit > 0 else 0))
         if cut == 0:
             return 0
         write(self._take(<Py_ssize_t>cut))

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, Optional, Tuple, Union
 
-from ._shared import AIO_MIN_FREE, MAX_CHUNK, MSG_MAXLEN, MSG_NBYTES, echo_cut
+from ._shared import AIO_FIRST_FREE, AIO_MAX_FREE, MAX_CHUNK, MSG_MAXLEN, MSG_NBYTES, echo_cut
 
 __all__ = ["StreamBuffer"]
 
@@ -29,13 +29,14 @@ Separator = Union[bytes, bytearray, memoryview]
 class StreamBuffer:
     """What ``csapp.aio.StreamReader`` buffers (CSAPP's ``rio_t`` for asyncio)."""
 
-    __slots__ = ("_data", "_end", "_start", "_view")
+    __slots__ = ("_data", "_end", "_room", "_start", "_view")
 
     def __init__(self) -> None:
         self._data = _EMPTY
         self._view = _EMPTY_VIEW
         self._start = 0
         self._end = 0
+        self._room = AIO_FIRST_FREE  # the free space the next get_buffer() offers
 
     def __len__(self) -> int:
         return self._end - self._start
@@ -69,15 +70,19 @@ class StreamBuffer:
         self._start, self._end = 0, count
 
     def get_buffer(self, sizehint: int = -1) -> memoryview:
-        """The free space, at least ``max(sizehint, 64 KiB)`` bytes (``sizehint`` capped
-        at 16 MiB), to receive into."""
-        self._reserve(min(max(sizehint, AIO_MIN_FREE), MAX_CHUNK))
+        """The free space to receive into: 4 KiB at first, doubling up to 64 KiB as
+        receives fill it; a ``sizehint`` above 64 KiB is honoured up to 16 MiB."""
+        room = self._room if sizehint <= AIO_MAX_FREE else min(sizehint, MAX_CHUNK)
+        self._reserve(room)
         return self._view[self._end :]
 
     def buffer_updated(self, nbytes: int) -> None:
         """``nbytes`` were written at the start of the free space."""
-        if nbytes < 0 or nbytes > len(self._data) - self._end:
+        free = len(self._data) - self._end
+        if nbytes < 0 or nbytes > free:
             raise ValueError(MSG_NBYTES)
+        if nbytes == free and self._room < AIO_MAX_FREE:
+            self._room *= 2  # the kernel had more: offer more next time
         self._end += nbytes
 
     def extend(self, data: Separator) -> None:
@@ -125,9 +130,9 @@ class StreamBuffer:
 
     def _drained(self) -> None:
         """Nothing is buffered: storage that grew past 64 KiB goes back (a view handed
-        out keeps it alive); the usual 64 KiB stays for the next receive."""
+        out keeps it alive); up to 64 KiB stays for the next receive."""
         self._start = self._end = 0
-        if len(self._data) > AIO_MIN_FREE:  # it grew for a burst: do not keep that
+        if len(self._data) > AIO_MAX_FREE:  # it grew for a burst: do not keep that
             self._data = _EMPTY
             self._view = _EMPTY_VIEW
 

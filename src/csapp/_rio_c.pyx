@@ -42,7 +42,8 @@ cdef extern from "unistd.h" nogil:
     int os_close "close"(int fd)
 
 from rio cimport (
-    csapp_readn, csapp_rio_buffered, csapp_rio_consume, csapp_rio_echo, csapp_rio_fill,
+    csapp_readn, csapp_rio_buffered, csapp_rio_consume, csapp_rio_data, csapp_rio_echo,
+    csapp_rio_fill,
     csapp_rio_init, csapp_rio_line_length, csapp_rio_release, csapp_rio_reserve,
     csapp_rio_t, csapp_rio_unread, csapp_would_block, csapp_writen,
 )
@@ -426,7 +427,7 @@ cdef class Rio:
         if got > total:
             got = total
         if got:
-            memcpy(dest, self.r.buf + self.r.start, got)
+            memcpy(dest, csapp_rio_data(&self.r), got)
             csapp_rio_consume(&self.r, got)
         try:
             while got < total:
@@ -448,7 +449,7 @@ cdef class Rio:
                     done = csapp_rio_buffered(&self.r)
                     if done > total - got:
                         done = total - got
-                    memcpy(dest + got, self.r.buf + self.r.start, done)
+                    memcpy(dest + got, csapp_rio_data(&self.r), done)
                     csapp_rio_consume(&self.r, done)
                     got += done
         except BaseException:
@@ -552,7 +553,7 @@ cdef class Rio:
             if csapp_rio_buffered(&self.r) == 0:
                 self.fill(0)
             return PyBytes_FromStringAndSize(
-                <char *>self.r.buf + self.r.start,
+                <char *>csapp_rio_data(&self.r),
                 <Py_ssize_t>csapp_rio_buffered(&self.r))
         finally:
             self.exit()
@@ -691,7 +692,7 @@ cdef inline bytes take(Rio self, size_t n):
     """The next n buffered bytes as bytes, consumed (the lock is held, or the GIL
     alone protects the unlocked path)."""
     cdef bytes out = PyBytes_FromStringAndSize(
-        <char *>self.r.buf + self.r.start, <Py_ssize_t>n)
+        <char *>csapp_rio_data(&self.r), <Py_ssize_t>n)
     csapp_rio_consume(&self.r, n)
     return out
 

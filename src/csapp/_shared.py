@@ -23,8 +23,13 @@ MAX_BUFSIZE = 1 << 30
 FIRST_CHUNK = 64 * 1024
 MAX_CHUNK = 16 * 1024 * 1024
 
-# csapp.aio's buffer: the free space handed to the event loop for one recv_into.
-AIO_MIN_FREE = 64 * 1024
+# csapp.aio's buffer: the free space handed to the event loop for one recv_into
+# starts at AIO_FIRST_FREE and doubles, up to AIO_MAX_FREE, each time a receive
+# fills all of it. An idle or request/response connection holds one page; a
+# bulk one soon reads 64 KiB per call. Storage past AIO_MAX_FREE (a burst read
+# through feed_data, a long line) is given back once drained.
+AIO_FIRST_FREE = 4 * 1024
+AIO_MAX_FREE = 64 * 1024
 
 # -- messages, word for word the same in both twins
 
