@@ -1,11 +1,13 @@
-# Shared by scripts/sanitize.sh and scripts/valgrind.sh (sourced; needs ROOT).
+# Shared by the scripts that build the extensions their own way: sanitize.sh,
+# valgrind.sh, tsan.sh, fuzz.sh (sourced; needs ROOT).
 
 # copy_tree DEST: the sources and tests, without any built module, so a
 # special build never disturbs the in-place one others use.
 copy_tree() {
     mkdir -p "$1"
     (cd "$ROOT" && tar cf - --exclude='./.git' --exclude='*.so' \
-        --exclude='./src/csapp/_rio_c.c' --exclude='__pycache__' --exclude='./build' \
+        --exclude='./src/csapp/_rio_c.c' --exclude='./src/csapp/_aiobuf_c.c' \
+        --exclude='__pycache__' --exclude='./build' \
         --exclude='*.egg-info' --exclude='./.venv*' --exclude='./.mypy_cache' \
         --exclude='./.hypothesis' --exclude='./.benchmarks' .) | (cd "$1" && tar xf -)
 }

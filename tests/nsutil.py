@@ -44,14 +44,14 @@ PREFIXLEN = 24
 SERVER_ADDR = ADDR["a"]
 DEFAULT_MTU = 1500
 
-# tbf: 20 Mbit/s with a 5 KB bucket and a 5 KB queue. The veth hands the qdisc
+# tbf: 40 Mbit/s with a 5 KB bucket and a 5 KB queue. The veth hands the qdisc
 # GSO packets of up to 64 KB; tbf cuts them into segments and drops the ones
 # that do not fit the queue without telling TCP, so they are lost on the
 # "wire" and come back as retransmissions.
-TBF = ("rate", "20mbit", "burst", "5kb", "limit", "5kb")
+TBF = ("rate", "40mbit", "burst", "5kb", "limit", "5kb")
 SHAPES = ["tbf", "mtu576", "mtu1280", "flap"]
 SHAPE_HELP = {
-    "tbf": "tbf rate 20mbit burst 5kb limit 5kb on both ends",
+    "tbf": "tbf rate 40mbit burst 5kb limit 5kb on both ends",
     "mtu576": "MTU 576 on both ends, one segment per packet (gso_max_segs 1)",
     "mtu1280": "MTU 1280 on both ends, one segment per packet (gso_max_segs 1)",
     "flap": "server's end down for 1 s a quarter of the way through, then up",

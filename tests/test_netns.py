@@ -5,7 +5,7 @@ server runs in one (``ip netns exec A python -m csapp echoserver``), the
 client in the other, and every byte crosses the veth. Four shapes of link,
 each on both ends (netem is not there, so only what these kernels have):
 
-- ``tbf``: ``tc tbf rate 20mbit burst 5kb limit 5kb``: packets are dropped, TCP
+- ``tbf``: ``tc tbf rate 40mbit burst 5kb limit 5kb``: packets are dropped, TCP
   retransmits (asserted: the case proves the link is bad);
 - ``mtu576`` / ``mtu1280``: small MTUs, one segment per packet;
 - ``flap``: the server's end down for 1 s a quarter of the way through, the
@@ -161,7 +161,7 @@ def test_namespaces_are_private_and_linked(hosts: Hosts) -> None:
 
 
 def test_small_echo_over_a_lossy_link(impl: str, hosts: Hosts, link_report: LinkReport) -> None:
-    """256 KiB of mixed lines through the event server over the tbf link (20 Mbit/s,
+    """256 KiB of mixed lines through the event server over the tbf link (40 Mbit/s,
     a 5 KB queue): byte-exact, with retransmissions to prove packets were lost."""
     echo_over(hosts, link_report, "tbf", impl, "event", size=SMALL_SIZE)
 
