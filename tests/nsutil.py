@@ -709,11 +709,18 @@ def socket_client(host: str, port: int, data: bytes, pause: int, timeout: float)
         resume.set()
         sender.join(STALL)
         sock.close()
+    return finish_result(result, errors, started, received, len(data))
+
+
+def finish_result(
+    result: Dict[str, Any], errors: List[str], started: float, received: int, expected: int
+) -> Dict[str, Any]:
+    """A client's ``result`` once it stopped: times, bytes, and ok when nothing went wrong."""
     result["ended"] = time.monotonic()
     result["seconds"] = result["ended"] - started
     result["received"] = received
-    if not errors and received != len(data):
-        errors.append(f"EOF after {received} of {len(data)} bytes")
+    if not errors and received != expected:
+        errors.append(f"EOF after {received} of {expected} bytes")
     result["ok"] = not errors
     result["error"] = "; ".join(errors) or None
     return result
@@ -773,14 +780,7 @@ async def aio_client(host: str, port: int, data: bytes, pause: int) -> Dict[str,
             await asyncio.wait_for(writer.wait_closed(), STALL)
         except (OSError, asyncio.TimeoutError):
             pass
-    result["ended"] = time.monotonic()
-    result["seconds"] = result["ended"] - started
-    result["received"] = received
-    if not errors and received != len(data):
-        errors.append(f"EOF after {received} of {len(data)} bytes")
-    result["ok"] = not errors
-    result["error"] = "; ".join(errors) or None
-    return result
+    return finish_result(result, errors, started, received, len(data))
 
 
 def client_main(argv: Sequence[str]) -> int:
