@@ -50,7 +50,7 @@ def serve() -> Iterator[Callable[[Type[Any]], Server]]:
 
     def start(handler: Type[Any]) -> Server:
         server = Server(("127.0.0.1", 0), handler)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
+        threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
         started.append(server)
         return server
 

@@ -340,6 +340,7 @@ def strace_reads(impl: str, scenarios: List[Any], tmp_path: Path) -> List[List[T
         [
             "strace",
             "-f",
+            "--seccomp-bpf",  # stop only at the traced calls: 10x faster
             "-qq",
             "-s",
             "0",
@@ -491,10 +492,14 @@ def random_scenarios(seed: int, count: int) -> List[Any]:
 
 
 @needs_strace
-def test_both_twins_make_the_same_reads(tmp_path: Path) -> None:
-    scenarios = random_scenarios(seed=20261202, count=200)
+@pytest.mark.parametrize(
+    "count", [60, pytest.param(200, marks=pytest.mark.stress, id="200-stress")]
+)
+def test_both_twins_make_the_same_reads(tmp_path: Path, count: int) -> None:
+    """Random scenarios (every read under strace: 60 take about 3 s)."""
+    scenarios = random_scenarios(seed=20261202 + count, count=count)
     c_reads = strace_reads("c", scenarios, tmp_path)
     py_reads = strace_reads("python", scenarios, tmp_path)
-    assert sum(map(len, c_reads)) > 500  # the trace saw the reads
+    assert sum(map(len, c_reads)) > 2 * count  # the trace saw the reads
     for number, (c, py) in enumerate(zip(c_reads, py_reads)):
         assert c == py, (number, scenarios[number][0], scenarios[number][2])
