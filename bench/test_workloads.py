@@ -37,6 +37,7 @@ PEER_SERVERS = [
     "C threaded echo (memchr RIO)",
     "socketserver.ThreadingTCPServer",
     "ThreadingTCPServer + csapp handler",
+    "ThreadingTCPServer, bare recv (ceiling)",
     "asyncio streams",
     "uvloop streams",
 ]

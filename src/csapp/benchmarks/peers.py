@@ -3,7 +3,8 @@ write it with the standard library or uvloop: line in, same line out.
 
 Run one: ``python -m csapp.benchmarks.peers KIND PORT`` with KIND one of
 ``socketserver``, ``csapp-socketserver`` (the same handler on csapp's base
-class), ``asyncio``, ``uvloop``, ``csapp-aio`` and ``csapp-aio-uvloop`` (the
+class), ``socketserver-ceiling`` (no ``rfile``: one ``recv`` per request, the
+most any handler could gain), ``asyncio``, ``uvloop``, ``csapp-aio`` and ``csapp-aio-uvloop`` (the
 asyncio handler with ``asyncio.start_server`` swapped for ``csapp.aio``'s).
 It prints ``listening on port N`` and serves until SIGTERM/SIGINT. TCP_NODELAY
 is left off on every accepted connection (asyncio turns it on by default; we
@@ -111,6 +112,28 @@ def serve_csapp_aio_uvloop(port: int) -> None:
     asyncio.run(_asyncio_main(port, csapp.aio))
 
 
+class _BareRecvEcho(socketserver.BaseRequestHandler):
+    """The bound on any handler swap: no ``rfile`` at all, one ``recv`` and one
+    ``sendall`` per request. It frames nothing (a request/response load sends
+    one line per ``recv``), so it is a ceiling to measure against, not a peer."""
+
+    def handle(self) -> None:
+        recv = self.request.recv
+        sendall = self.request.sendall
+        try:
+            while True:
+                data = recv(8192)
+                if not data:
+                    return
+                sendall(data)
+        except (ConnectionError, OSError):
+            return
+
+
+def serve_socketserver_ceiling(port: int) -> None:
+    serve_socketserver(port, _BareRecvEcho)
+
+
 def serve_csapp_socketserver(port: int) -> None:
     """The same server and handler, the handler's base class swapped for csapp's."""
     from csapp.socketserver import StreamRequestHandler
@@ -121,6 +144,7 @@ def serve_csapp_socketserver(port: int) -> None:
 SERVERS = {
     "socketserver": serve_socketserver,
     "csapp-socketserver": serve_csapp_socketserver,
+    "socketserver-ceiling": serve_socketserver_ceiling,
     "asyncio": serve_asyncio,
     "uvloop": serve_uvloop,
     "csapp-aio": serve_csapp_aio,

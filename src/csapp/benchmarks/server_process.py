@@ -52,6 +52,8 @@ def peers() -> List[ServerSpec]:
         ServerSpec("C threaded echo (memchr RIO)", (cprogs.program("echo_threaded"), "0")),
         ServerSpec("socketserver.ThreadingTCPServer", peer + ("socketserver", "0")),
         ServerSpec("ThreadingTCPServer + csapp handler", peer + ("csapp-socketserver", "0")),
+        # No rfile at all: the most any handler swap could gain (a bound).
+        ServerSpec("ThreadingTCPServer, bare recv (ceiling)", peer + ("socketserver-ceiling", "0")),
         ServerSpec("asyncio streams", peer + ("asyncio", "0")),
         # The same handler with its streams import swapped for csapp.aio.
         ServerSpec("csapp.aio streams", peer + ("csapp-aio", "0"), "c"),
