@@ -46,10 +46,15 @@ def ours(impl: str, mode: str) -> ServerSpec:
 
 
 def peers() -> List[ServerSpec]:
-    """The C threaded server and the Python peers (uvloop only where installed)."""
+    """The C threaded server (compiled here if needed), then the Python peers."""
+    c_server = ServerSpec("C threaded echo (memchr RIO)", (cprogs.program("echo_threaded"), "0"))
+    return [c_server] + python_peers()
+
+
+def python_peers() -> List[ServerSpec]:
+    """The peers of ``csapp.benchmarks.peers`` (uvloop's only where installed)."""
     peer = (sys.executable, "-m", "csapp.benchmarks.peers")
     specs = [
-        ServerSpec("C threaded echo (memchr RIO)", (cprogs.program("echo_threaded"), "0")),
         ServerSpec("socketserver.ThreadingTCPServer", peer + ("socketserver", "0")),
         ServerSpec("ThreadingTCPServer + csapp handler", peer + ("csapp-socketserver", "0")),
         # No rfile at all: the most any handler swap could gain (a bound).
