@@ -10,19 +10,9 @@ import threading
 import pytest
 
 from csapp.benchmarks.server_process import ServerSpec, python_peers, running
+from netutil import recv_exactly
 
 PYTHON_PEERS = python_peers()
-
-
-def recv_exactly(sock: socket.socket, size: int) -> bytes:
-    parts = []
-    while size:
-        part = sock.recv(size)
-        if not part:
-            break
-        parts.append(part)
-        size -= len(part)
-    return b"".join(parts)
 
 
 def test_every_socketserver_peer_is_measured() -> None:
