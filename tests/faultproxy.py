@@ -263,11 +263,17 @@ class FaultProxy:
 
 
 @contextlib.contextmanager
-def served_bytes(data: bytes) -> Iterator[Tuple[int, List[BaseException]]]:
+def served_bytes(
+    data: bytes, *, after_request: bool = False
+) -> Iterator[Tuple[int, List[BaseException]]]:
     """A one-connection server on 127.0.0.1 that sends ``data`` and half-closes.
 
-    Yields ``(port, errors)``; errors of the sending thread (other than the
-    reset or stall a fault test provokes) land in ``errors``.
+    With ``after_request`` it first waits for one byte from the client, so
+    that no fault can strike before the client has seen its connect complete
+    (an event loop that polls for the connect would else report the reset
+    as a failed connect). Yields ``(port, errors)``; errors of the sending
+    thread (other than the reset or stall a fault test provokes) land in
+    ``errors``.
     """
     errors: List[BaseException] = []
     listener = socket.create_server(("127.0.0.1", 0))
@@ -278,6 +284,8 @@ def served_bytes(data: bytes) -> Iterator[Tuple[int, List[BaseException]]]:
             conn, _ = listener.accept()
             with conn:
                 conn.settimeout(SETUP_TIMEOUT)
+                if after_request and not conn.recv(1):
+                    return
                 conn.sendall(data)
                 conn.shutdown(socket.SHUT_WR)
                 while conn.recv(RECV_SIZE):

@@ -55,6 +55,7 @@ CLEAN_FAULTS: Dict[str, Tuple[Faults, int, int]] = {
 }
 
 RESET_AT = 100_000
+REQUEST = b"go"  # what an asyncio client sends before the served bytes start
 STALL_AT = 50_001  # inside a line, so a partial line is pending when it stalls
 
 
@@ -211,11 +212,15 @@ def aio_case(
     async def main() -> None:
         reader, writer = await streams.open_connection("127.0.0.1", proxy.port)
         try:
+            writer.write(REQUEST)
             await body(reader, got)
         finally:
             writer.close()
 
-    with served_bytes(data) as (port, _errors), FaultProxy(port, downstream=faults) as proxy:
+    with (
+        served_bytes(data, after_request=True) as (port, _errors),
+        FaultProxy(port, downstream=faults) as proxy,
+    ):
         started = time.monotonic()
         run(loop_factory, main)
         seconds = time.monotonic() - started
