@@ -4,9 +4,12 @@ teardown, a writer thread, the SIGALRM watchdog. A pytest plugin
 
 from __future__ import annotations
 
+import fcntl
 import os
 import signal
 import socket
+import struct
+import termios
 import threading
 import time
 from typing import Any, List, Optional, Sequence, Set, Tuple
@@ -22,6 +25,31 @@ TWINS = [
 ]
 
 TEST_TIMEOUT = 30.0
+
+
+def pending(fd: int) -> int:
+    """Bytes waiting in a pipe or a socket (FIONREAD)."""
+    buf = fcntl.ioctl(fd, termios.FIONREAD, struct.pack("i", 0))
+    return int(struct.unpack("i", buf)[0])
+
+
+def signal_when_drained(fd: int, signum: int, settle: float = 0.02) -> threading.Thread:
+    """Send ``signum`` to the main thread once nothing waits in ``fd`` (and
+    ``settle`` seconds more): the reader has taken everything and is blocked.
+    A timer alone fires too early when a loaded machine reads slowly."""
+    main = threading.main_thread().ident
+    assert main is not None
+
+    def wait_then_signal() -> None:
+        deadline = time.monotonic() + TEST_TIMEOUT
+        while pending(fd) and time.monotonic() < deadline:
+            time.sleep(0.002)
+        time.sleep(settle)
+        signal.pthread_kill(main, signum)
+
+    thread = threading.Thread(target=wait_then_signal, daemon=True, name="signal-when-drained")
+    thread.start()
+    return thread
 
 
 class Hung(Exception):

@@ -23,20 +23,19 @@ with timeouts; every descriptor is closed.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import platform
 import random
 import signal
 import socket
-import struct
-import termios
 import threading
 import time
 from types import ModuleType
 from typing import Any, Callable, Iterator, List, Optional, Tuple
 
 import pytest
+
+from rioutil import pending
 
 pytestmark = pytest.mark.skipif(
     not hasattr(signal, "setitimer") or not hasattr(signal, "pthread_kill"), reason="POSIX signals"
@@ -171,12 +170,6 @@ def join(thread: threading.Thread, errors: List[BaseException], timeout: float =
     assert not thread.is_alive(), f"{thread.name} hung"
     if errors:
         raise errors[0]
-
-
-def pending(fd: int) -> int:
-    """Bytes waiting in a pipe or a socket (FIONREAD)."""
-    buf = fcntl.ioctl(fd, termios.FIONREAD, struct.pack("i", 0))
-    return struct.unpack("i", buf)[0]
 
 
 def syscall_numbers() -> Optional[Tuple[set, set]]:

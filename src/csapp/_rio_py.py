@@ -123,7 +123,10 @@ def _byte_view(obj: Any, writable: bool) -> memoryview:
 # the buffer or the pending result by assignments only. Every exception path
 # then puts what was taken from the kernel back in front of the buffer. (A
 # result can still be dropped once committed, as the call returns: that is
-# so for any call in CPython, the compiled twin included.)
+# so for any call in CPython, the compiled twin included.) CPython 3.10 also
+# runs pending handlers where an ``except`` or ``finally`` block starts: there,
+# a second handler raising while the first one's exception unwinds can skip
+# that cleanup. 3.11 and later do not; the compiled twin cleans up in C.
 
 
 # ---------------------------------------------------------------- unbuffered
