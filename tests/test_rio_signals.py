@@ -540,6 +540,55 @@ def test_storm_of_raising_handlers_leaves_rio_usable(rio: ModuleType, fds: Fds) 
         pos = at + len(piece)
 
 
+def test_a_rio_going_away_never_swallows_a_handlers_exception(rio: ModuleType, fds: Fds) -> None:
+    """A handler raising as a Rio is created, closed or dropped reaches the caller.
+
+    An exception raised inside a Python ``__del__`` (or a weakref callback) is
+    only reported, "Exception ignored in ...", and lost. A signal's handler
+    runs wherever CPython checks for signals, a finalizer's first line
+    included, so a Rio with a Python ``__del__`` lost a Ctrl-C whenever SIGINT
+    landed as it was dropped: ``examples/echoserveri.py`` on the fallback kept
+    serving after SIGINT (seen in CI, nox 3.13), since ``csapp.echo`` drops a
+    Rio per client. Neither twin runs Python code when a Rio that is closed,
+    or does not own its descriptor, goes away.
+    """
+    r, _ = fds.pipe()
+    state = {"armed": False, "raised": 0}
+    caught = 0
+    lost: List[Any] = []
+
+    def maybe_raise(signum: int, frame: Any) -> None:
+        if state["armed"]:
+            state["armed"] = False
+            state["raised"] += 1
+            raise Alarm("while a Rio goes")
+
+    def create_and_drop(count: int) -> None:
+        for _ in range(count):
+            rio.Rio(r)  # not owning: dropped at once
+            owned = rio.Rio(os.dup(r), closefd=True)
+            owned.close()
+            del owned
+
+    hook = sys.unraisablehook
+    sys.unraisablehook = lost.append
+    try:
+        with itimer(maybe_raise, STORM, STORM):
+            deadline = time.monotonic() + 5.0
+            while state["raised"] < 200 and time.monotonic() < deadline:
+                try:
+                    state["armed"] = True
+                    create_and_drop(100)
+                    state["armed"] = False
+                except Alarm:
+                    caught += 1
+    finally:
+        sys.unraisablehook = hook
+    assert state["raised"] >= 50, "the storm did not happen"
+    assert [str(u.exc_value) for u in lost] == []
+    assert caught == state["raised"]
+
+
 # --------------------------------------- (c) a raising handler and rio_writen
 
 

@@ -15,6 +15,7 @@ import io
 import os
 import sys
 import threading
+import weakref
 from operator import index as _index
 from typing import Any, Callable, Iterator, List, Optional, Tuple, TypeVar
 
@@ -245,6 +246,28 @@ _NO_LINES = io.BytesIO()
 _NO_LINES.size = 0  # type: ignore[attr-defined]
 
 
+def _close_quietly(fd: int) -> None:
+    try:
+        os.close(fd)
+    except OSError:
+        pass
+
+
+def _closer_at_gc(rp: Rio, fd: int) -> weakref.finalize[[int], Rio]:
+    """Close ``fd`` when ``rp`` is collected unclosed (the C twin's dealloc).
+
+    Why not ``__del__``: an exception raised in a finalizer is only reported
+    ("Exception ignored in ...") and lost, and a signal handler may run, and
+    raise, on any finalizer's first line. A ``__del__`` would run for every
+    Rio, owning or not, closed or not: ``csapp.echo`` drops one per client, so
+    a Ctrl-C landing there was lost (seen in CI). This finalizer exists only
+    while an owning Rio is open; ``close()`` detaches it.
+    """
+    finalizer = weakref.finalize(rp, _close_quietly, fd)
+    finalizer.atexit = False  # as in C: only a collected Rio closes its descriptor
+    return finalizer
+
+
 class Rio:
     """A read buffer bound to a descriptor (CSAPP ``rio_t``).
 
@@ -276,6 +299,7 @@ class Rio:
         "_cap",
         "_closefd",
         "_fd",
+        "_finalizer",
         "_lines",
         "_lock",
         "_owner",
@@ -291,6 +315,7 @@ class Rio:
     _readline: Callable[[int], bytes]
     _lock: threading.Lock
     _parts: List[Any]
+    _finalizer: Optional[weakref.finalize[[int], Rio]]
 
     def __new__(cls, *args: Any, **kwargs: Any) -> Rio:
         self = super().__new__(cls)
@@ -299,6 +324,7 @@ class Rio:
         self._fd = -1
         self._bufsize = RIO_BUFSIZE
         self._closefd = False
+        self._finalizer = None
         self._set_state(_UNINIT)
         return self
 
@@ -312,10 +338,20 @@ class Rio:
         bufsize = _index(bufsize)
         if not 1 <= bufsize <= _MAX_BUFSIZE:
             raise ValueError(MSG_BUFSIZE)
+        self._disown()  # a new __init__ forgets the old descriptor, as in C
         self._fd = fd
         self._bufsize = bufsize
         self._closefd = bool(closefd)
+        if closefd:
+            self._finalizer = _closer_at_gc(self, fd)
         self._set_state(_OPEN)
+
+    def _disown(self) -> None:
+        """No close of the descriptor when this Rio is collected (any more)."""
+        finalizer = self._finalizer
+        if finalizer is not None:
+            self._finalizer = None
+            finalizer.detach()
 
     def _set_state(self, state: int) -> None:
         """Empty the buffer and route the lock-free path by state."""
@@ -732,6 +768,7 @@ class Rio:
             self._lines.read()  # a lock-free reader now finds it empty
             self._set_state(_CLOSED)
             if self._closefd:
+                self._disown()
                 os.close(self._fd)
 
     def __enter__(self) -> Rio:
@@ -740,14 +777,6 @@ class Rio:
 
     def __exit__(self, *exc_info: Any) -> None:
         self.close()
-
-    def __del__(self) -> None:
-        if self._state == _OPEN and self._closefd:
-            self._state = _CLOSED
-            try:
-                os.close(self._fd)
-            except OSError:
-                pass
 
     def __sizeof__(self) -> int:
         held: int = self._lines.size
