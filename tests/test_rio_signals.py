@@ -476,6 +476,61 @@ def test_keyboard_interrupt_in_rio(rio: ModuleType, fds: Fds, failsafe: Failsafe
     assert rp.readlineb() == b"partial line!\n"
 
 
+def test_a_handler_calling_into_its_blocked_rio_is_refused(
+    rio: ModuleType, fds: Fds, failsafe: Failsafe
+) -> None:
+    """A handler that calls the Rio its thread is blocked in gets RuntimeError,
+    not a deadlock; the blocked call then goes on and loses nothing."""
+    r, w = fds.pipe()
+    rp = rio.Rio(r, 4)
+    os.write(w, b"partial")
+    seen: List[BaseException] = []
+
+    def call_in(signum: int, frame: Any) -> None:
+        try:
+            rp.readlineb()
+        except RuntimeError as exc:
+            seen.append(exc)
+        os.write(w, b" line\n")  # the blocked call now completes
+
+    old = signal.signal(signal.SIGUSR2, call_in)
+    failsafe.arm(3.0)
+    timer = interrupt_main(0.1, signal.SIGUSR2)
+    try:
+        assert rp.readlineb() == b"partial line\n"
+    finally:
+        timer.cancel()
+        timer.join(5)
+        signal.signal(signal.SIGUSR2, old)
+    assert [str(exc) for exc in seen] == ["reentrant call inside Rio"]
+    os.write(w, b"next\n")
+    assert rp.readlineb() == b"next\n"
+
+
+@pytest.mark.fallback
+def test_a_stale_owner_mark_does_not_lock_the_fallback_out() -> None:
+    """The pure-Python twin, as a skipped cleanup leaves it on CPython 3.10.
+
+    There a second handler raising where a ``finally`` block starts can skip
+    the one that clears the owner mark (docs/RELIABILITY.md). Like the C twin,
+    the fallback refuses a call only when the lock is really held by its own
+    thread, so a mark left behind costs nothing.
+    """
+    from csapp import _rio_py
+
+    r, w = os.pipe()
+    try:
+        rp = _rio_py.Rio(r)
+        os.write(w, b"one\ntwo\n")
+        assert rp.readlineb() == b"one\n"
+        rp._owner = threading.get_ident()  # what a skipped cleanup leaves
+        assert rp.readnb(4) == b"two\n"  # a call that takes the lock
+        assert rp._owner == 0
+    finally:
+        os.close(r)
+        os.close(w)
+
+
 def test_storm_of_raising_handlers_leaves_rio_usable(rio: ModuleType, fds: Fds) -> None:
     """Handlers raising at any moment never break the Rio.
 

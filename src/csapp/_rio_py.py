@@ -127,7 +127,9 @@ def _byte_view(obj: Any, writable: bool) -> memoryview:
 # so for any call in CPython, the compiled twin included.) CPython 3.10 also
 # runs pending handlers where an ``except`` or ``finally`` block starts: there,
 # a second handler raising while the first one's exception unwinds can skip
-# that cleanup. 3.11 and later do not; the compiled twin cleans up in C.
+# that cleanup: an owner mark left set is harmless (see ``_call_locked``), a
+# lock left held by a skipped ``with`` exit is not. 3.11 and later do not run
+# handlers there; the compiled twin cleans up in C.
 
 
 # ---------------------------------------------------------------- unbuffered
@@ -376,10 +378,13 @@ class Rio:
         signal handlers only at certain points (after a call returns, at loop
         back-edges), never between the ``with`` acquiring the lock and the
         ``try`` inside it, so a handler that raises can never leave the lock
-        held or ``_owner`` set.
+        held or ``_owner`` set; except on 3.10, where a second handler raising
+        as the ``finally`` starts skips it (see the note at the top). So, as
+        the C twin does, a call is refused only while the lock is held too: a
+        mark left behind with the lock free is overwritten, not obeyed.
         """
         me = _get_ident()
-        if self._owner == me:
+        if self._owner == me and self._lock.locked():
             raise RuntimeError(MSG_REENTRANT)
         with self._lock:
             try:
