@@ -148,6 +148,26 @@ class Counter:
         self.count += 1
 
 
+class OneShotAlarm:
+    """A SIGALRM handler raising ``Alarm`` once per arming: one exception per call.
+
+    On CPython 3.10 a pending handler also runs where an ``except`` or
+    ``finally`` block starts, so a handler that raised on every alarm could
+    let a second one escape a test's own ``except`` clause (seen in CI).
+    """
+
+    def __init__(self, message: str) -> None:
+        self.message = message
+        self.armed = False
+        self.raised = 0
+
+    def __call__(self, signum: int, frame: Any) -> None:
+        if self.armed:
+            self.armed = False
+            self.raised += 1
+            raise Alarm(self.message)
+
+
 def writen_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
@@ -508,7 +528,7 @@ def test_a_handler_calling_into_its_blocked_rio_is_refused(
 
 
 @pytest.mark.fallback
-def test_a_stale_owner_mark_does_not_lock_the_fallback_out() -> None:
+def test_a_stale_owner_mark_does_not_lock_the_fallback_out(fds: Fds) -> None:
     """The pure-Python twin, as a skipped cleanup leaves it on CPython 3.10.
 
     There a second handler raising where a ``finally`` block starts can skip
@@ -518,17 +538,13 @@ def test_a_stale_owner_mark_does_not_lock_the_fallback_out() -> None:
     """
     from csapp import _rio_py
 
-    r, w = os.pipe()
-    try:
-        rp = _rio_py.Rio(r)
-        os.write(w, b"one\ntwo\n")
-        assert rp.readlineb() == b"one\n"
-        rp._owner = threading.get_ident()  # what a skipped cleanup leaves
-        assert rp.readnb(4) == b"two\n"  # a call that takes the lock
-        assert rp._owner == 0
-    finally:
-        os.close(r)
-        os.close(w)
+    r, w = fds.pipe()
+    rp = _rio_py.Rio(r)
+    os.write(w, b"one\ntwo\n")
+    assert rp.readlineb() == b"one\n"
+    rp._owner = threading.get_ident()  # what a skipped cleanup leaves
+    assert rp.readnb(4) == b"two\n"  # a call that takes the lock
+    assert rp._owner == 0
 
 
 def test_storm_of_raising_handlers_leaves_rio_usable(rio: ModuleType, fds: Fds) -> None:
@@ -549,13 +565,7 @@ def test_storm_of_raising_handlers_leaves_rio_usable(rio: ModuleType, fds: Fds) 
     data = numbered_lines(6000)
     r, w = fds.pipe()
     errors: List[BaseException] = []
-    state = {"armed": False, "raised": 0}
-
-    def maybe_raise(signum: int, frame: Any) -> None:
-        if state["armed"]:
-            state["armed"] = False
-            state["raised"] += 1
-            raise Alarm("storm")
+    alarm = OneShotAlarm("storm")
 
     rp = rio.Rio(r, 256)
     buf = bytearray(1000)
@@ -569,24 +579,24 @@ def test_storm_of_raising_handlers_leaves_rio_usable(rio: ModuleType, fds: Fds) 
         lambda: rp.read(1500),
     ]
     got: List[bytes] = []
-    with itimer(maybe_raise, STORM, STORM):
-        writer = slow_writer(rio, fds, w, data, 2048, 0.0002, errors, lambda: state["raised"] >= 10)
+    with itimer(alarm, STORM, STORM):
+        writer = slow_writer(rio, fds, w, data, 2048, 0.0002, errors, lambda: alarm.raised >= 10)
         for i in range(100000):
             try:
-                state["armed"] = True
+                alarm.armed = True
                 piece = calls[i % len(calls)]()
-                state["armed"] = False
+                alarm.armed = False
             except Alarm:
-                state["armed"] = False
+                alarm.armed = False
                 continue
             if not piece:
                 break
             got.append(piece)
         else:
             raise AssertionError("no EOF")
-        state["armed"] = False
+        alarm.armed = False
         finish(writer, errors)
-    assert state["raised"] >= 10, "the storm did not happen"
+    assert alarm.raised >= 10, "the storm did not happen"
     assert rp.read() == b""
     pos = 0
     for piece in got:  # in order, nothing twice
@@ -608,15 +618,9 @@ def test_a_rio_going_away_never_swallows_a_handlers_exception(rio: ModuleType, f
     or does not own its descriptor, goes away.
     """
     r, _ = fds.pipe()
-    state = {"armed": False, "raised": 0}
+    alarm = OneShotAlarm("while a Rio goes")
     caught = 0
     lost: List[Any] = []
-
-    def maybe_raise(signum: int, frame: Any) -> None:
-        if state["armed"]:
-            state["armed"] = False
-            state["raised"] += 1
-            raise Alarm("while a Rio goes")
 
     def create_and_drop(count: int) -> None:
         for _ in range(count):
@@ -628,20 +632,20 @@ def test_a_rio_going_away_never_swallows_a_handlers_exception(rio: ModuleType, f
     hook = sys.unraisablehook
     sys.unraisablehook = lost.append
     try:
-        with itimer(maybe_raise, STORM, STORM):
+        with itimer(alarm, STORM, STORM):
             deadline = time.monotonic() + 5.0
-            while state["raised"] < 200 and time.monotonic() < deadline:
+            while alarm.raised < 200 and time.monotonic() < deadline:
                 try:
-                    state["armed"] = True
+                    alarm.armed = True
                     create_and_drop(100)
-                    state["armed"] = False
+                    alarm.armed = False
                 except Alarm:
                     caught += 1
     finally:
         sys.unraisablehook = hook
-    assert state["raised"] >= 50, "the storm did not happen"
+    assert alarm.raised >= 50, "the storm did not happen"
     assert [str(u.exc_value) for u in lost] == []
-    assert caught == state["raised"]
+    assert caught == alarm.raised
 
 
 # --------------------------------------- (c) a raising handler and rio_writen
