@@ -104,7 +104,7 @@ if [ "$MODE" = self-test ]; then
         "$PYEXE" "$ROOT/scripts/lsan_filter.py" "$dest/reports" >"$dest/filter.log" 2>&1
         frc=$?
         set -e
-        if [ $rc -ne 0 ] || [ $frc -ne 0 ]; then
+        if [ $rc -ne 0 ] || [ $frc -eq 1 ]; then
             echo "self-test: $mutant caught (pytest status $rc, report filter status $frc)"
             grep -m1 -hE "ERROR: (AddressSanitizer|LeakSanitizer)[^\n]*|leak of [0-9]+ bytes in our code" \
                 "$dest/filter.log" || true
@@ -133,18 +133,30 @@ build "$WORK/tree"
 echo "sanitize.sh: $PYEXE -m pytest ${TESTS[*]} ${EXTRA[*]}"
 echo "  LD_PRELOAD=$LIBASAN PYTHONMALLOC=malloc"
 echo "  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:... UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:..."
+# A leak check LeakSanitizer could not complete (the filter's status 3: it
+# could not read a thread's registers, which a loaded machine causes) is no
+# finding and no clean result: the run is made again, up to three times.
 started=$SECONDS
-set +e
-run_tests "$WORK/tree" "$WORK/reports" "${TESTS[@]}" "${EXTRA[@]}"
-rc=$?
-set -e
-echo "sanitize.sh: pytest exit status $rc after $((SECONDS - started)) s"
-set +e
-"$PYEXE" "$ROOT/scripts/lsan_filter.py" "$WORK/reports"
-frc=$?
-set -e
-if [ $rc -ne 0 ] || [ $frc -ne 0 ]; then
+for try in 1 2 3; do
+    reports="$WORK/reports-$try"
+    set +e
+    run_tests "$WORK/tree" "$reports" "${TESTS[@]}" "${EXTRA[@]}"
+    rc=$?
+    set -e
+    echo "sanitize.sh: pytest exit status $rc after $((SECONDS - started)) s (run $try)"
+    set +e
+    "$PYEXE" "$ROOT/scripts/lsan_filter.py" "$reports"
+    frc=$?
+    set -e
+    [ $rc -eq 0 ] && [ $frc -eq 3 ] || break
+    echo "sanitize.sh: the leak check was inconclusive; running again"
+done
+if [ $rc -ne 0 ] || [ $frc -eq 1 ] || [ $frc -eq 2 ]; then
     echo "sanitize.sh: FAILED"
+    exit 1
+fi
+if [ $frc -eq 3 ]; then
+    echo "sanitize.sh: FAILED: the leak check was inconclusive in three runs (see above)"
     exit 1
 fi
 echo "sanitize.sh: OK: no ASan/UBSan report, no leak in csapp._rio_c"

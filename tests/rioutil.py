@@ -4,6 +4,7 @@ teardown, a writer thread, the SIGALRM watchdog. A pytest plugin
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import signal
@@ -12,7 +13,7 @@ import struct
 import termios
 import threading
 import time
-from typing import Any, List, Optional, Sequence, Set, Tuple
+from typing import Any, Iterator, List, Optional, Sequence, Set, Tuple
 
 import pytest
 
@@ -50,6 +51,56 @@ def signal_when_drained(fd: int, signum: int, settle: float = 0.02) -> threading
     thread = threading.Thread(target=wait_then_signal, daemon=True, name="signal-when-drained")
     thread.start()
     return thread
+
+
+def blocked_on(tid: int, fd: int) -> Optional[bool]:
+    """Is thread ``tid`` of this process asleep in a system call on ``fd`` (its
+    first argument, in /proc/self/task/TID/syscall)? ``None`` where /proc
+    cannot tell."""
+    try:
+        with open(f"/proc/self/task/{tid}/syscall") as f:
+            fields = f.read().split()
+        with open(f"/proc/self/task/{tid}/stat") as f:
+            state = f.read().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return None
+    if len(fields) < 2 or not fields[0].isdigit():
+        return False  # "running"
+    return state == "S" and int(fields[1], 16) == fd
+
+
+@contextlib.contextmanager
+def signal_when_blocked(fd: int, signum: int) -> Iterator[None]:
+    """Within the block, send ``signum`` to the main thread once it sleeps in a
+    read or write on ``fd`` (then only the signal can end that call); leaving
+    the block cancels a signal not sent yet. Where /proc cannot tell, a timer
+    stands in, as before: it fires too early when a loaded machine is slow to
+    reach the call (the signal then tests another race)."""
+    main = threading.main_thread()
+    assert main.ident is not None and main.native_id is not None
+    ident, tid = main.ident, main.native_id
+    cancelled = threading.Event()
+
+    def wait_then_signal() -> None:
+        deadline = time.monotonic() + TEST_TIMEOUT
+        while not cancelled.is_set():
+            seen = blocked_on(tid, fd)
+            if seen is None:
+                cancelled.wait(0.1)
+                break
+            if seen or time.monotonic() >= deadline:
+                break
+            cancelled.wait(0.001)
+        if not cancelled.is_set():
+            signal.pthread_kill(ident, signum)
+
+    thread = threading.Thread(target=wait_then_signal, daemon=True, name="signal-when-blocked")
+    thread.start()
+    try:
+        yield
+    finally:
+        cancelled.set()
+        thread.join(TEST_TIMEOUT)
 
 
 class Hung(Exception):

@@ -11,7 +11,7 @@ import struct
 import subprocess
 import threading
 import time
-from typing import Iterator
+from typing import Callable, Iterator
 
 import pytest
 
@@ -338,9 +338,12 @@ def test_bench_workload_names_match_the_harness() -> None:
 # ------------------------------------------------------------------ demo
 
 
-def test_demo(impl: str) -> None:
+def test_demo(impl: str, figures: Callable[[str], None]) -> None:
+    """The demo passes its checks; a demo that hangs fails at the 60 s timeout
+    (TimeoutExpired); its duration is a figure, not a bound."""
     started = time.monotonic()
     result = run_csapp(impl, "demo", timeout=60)
+    figures(f"demo ran in {time.monotonic() - started:.1f} s")
     assert result.returncode == 0, result.stderr
     text = result.stdout.decode()
     assert f"implementation: {impl}" in text
@@ -348,7 +351,6 @@ def test_demo(impl: str) -> None:
     for method in ("byte", "buffered", "fast"):
         assert re.search(rf"^\s+{method}\s", text, re.MULTILINE), text
     assert "All checks passed" in text
-    assert time.monotonic() - started < 20
 
 
 # ------------------------------------------------------------- bad input

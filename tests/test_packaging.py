@@ -1,12 +1,16 @@
 """The distributions a PyPI user would get: ``python -m build`` makes an sdist,
 then a wheel from that sdist; both hold what they must and nothing else.
 
-Runs from a source tree (a clone or the unpacked sdist); the build is
-isolated, as pip's is, so it fetches setuptools and Cython like a user's.
+Runs from a source tree (a clone or the unpacked sdist) under the
+``distributions`` marker (``pytest -m distributions``). With CSAPP_DIST_DIR set
+it checks the sdist and wheel already built there (CI builds them once, with
+``nox -s dist``); without it, it builds them, isolated as pip does, so it
+fetches setuptools and Cython like a user's build.
 """
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import tarfile
@@ -19,23 +23,28 @@ import pytest
 import csapp
 
 ROOT = Path(__file__).resolve().parent.parent
-pytestmark = pytest.mark.skipif(
-    not (ROOT / "setup.py").exists(), reason="needs the source tree (setup.py)"
-)
+pytestmark = [
+    pytest.mark.distributions,
+    pytest.mark.skipif(not (ROOT / "setup.py").exists(), reason="needs the source tree (setup.py)"),
+]
 
 
 @pytest.fixture(scope="module")
 def dists(tmp_path_factory: pytest.TempPathFactory) -> Dict[str, List[str]]:
     """Names in the sdist (without its top folder) and in the wheel."""
-    pytest.importorskip("build", reason="the [test] extra installs build")
-    out = tmp_path_factory.mktemp("dist")
-    subprocess.run(
-        [sys.executable, "-m", "build", "--outdir", str(out), str(ROOT)],
-        check=True,
-        capture_output=True,
-        timeout=600,
-        env={**__import__("os").environ, "CSAPP_REQUIRE_EXTENSIONS": "1"},
-    )
+    built = os.environ.get("CSAPP_DIST_DIR")
+    if built:
+        out = Path(built)
+    else:
+        pytest.importorskip("build", reason="the [test] extra installs build")
+        out = tmp_path_factory.mktemp("dist")
+        subprocess.run(
+            [sys.executable, "-m", "build", "--outdir", str(out), str(ROOT)],
+            check=True,
+            capture_output=True,
+            timeout=600,
+            env={**os.environ, "CSAPP_REQUIRE_EXTENSIONS": "1"},
+        )
     [sdist] = out.glob("*.tar.gz")
     [wheel] = out.glob("*.whl")
     with tarfile.open(sdist) as tar:

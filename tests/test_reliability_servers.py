@@ -3,7 +3,8 @@
 Every server runs as ``python -m csapp echoserver`` in a child process (killed
 by a fixture), under both implementations; clients are on loopback only. The
 full sizes of the issue are behind ``-m stress``; the default run has a
-scaled-down twin of most points.
+scaled-down twin of most points, which bounds no time or latency (they are
+reported through the ``figures`` fixture; waits fail only at HANG_GUARD).
 
 1. load: 1,000 concurrent clients x 100 lines (process mode: 200), one
    selector-driven thread on the client side;
@@ -29,6 +30,7 @@ import resource
 import selectors
 import signal
 import socket
+import sys
 import threading
 import time
 from typing import Callable, Dict, List, Optional
@@ -39,6 +41,7 @@ import csapp
 from csapp import ServerConfig, ServerControl, open_listenfd
 from netutil import (
     CONCURRENT_MODES,
+    HANG_GUARD,
     MODES,
     TIMEOUT,
     ServerProcess,
@@ -102,7 +105,7 @@ def run_load(server: ServerProcess, clients: int, lines: int) -> None:
     raise_nofile_limit(clients + 200)
     baseline_fds(server)
     if server.mode == "process":  # the warm-up client's child may still be exiting
-        assert wait_until(lambda: not children_of(server.pid), timeout=5.0)
+        assert wait_until(lambda: not children_of(server.pid), timeout=HANG_GUARD)
     before = held_by(server)()
     hold = held_by(server) if server.mode in ALL_AT_ONCE else None
     # Client n sends 1 + n % 4 lines at a time: one line per read and several.
@@ -159,6 +162,20 @@ def test_thread_bookkeeping_is_linear_in_clients() -> None:
     assert len(active._threads) <= 64, "finished threads pile up"
 
 
+# ``python -c`` in front of ``python -m csapp ...``: the same server, but the accept
+# loop's poll while it is full (ACCEPT_BACKOFF, 0.1 s) stretched to an hour.
+STRETCHED_POLL = [
+    sys.executable,
+    "-c",
+    "import sys\n"
+    "import csapp.servers.accepting as accepting\n"
+    "from csapp.cli import main\n"
+    "assert sys.argv[2:4] == ['-m', 'csapp'], sys.argv\n"
+    "accepting.ACCEPT_BACKOFF = 3600.0\n"
+    "sys.exit(main(sys.argv[4:]))\n",
+]
+
+
 @pytest.mark.parametrize(
     "mode, extra, clients",
     [
@@ -171,14 +188,20 @@ def test_thread_bookkeeping_is_linear_in_clients() -> None:
     ids=["process-max1", "thread-max1", "prethreaded-max1", "prethreaded-pool1", "event-max1"],
 )
 def test_a_freed_slot_takes_the_next_client_at_once(
-    impl: str, mode: str, extra, clients: int, start_server
+    impl: str, mode: str, extra, clients: int, start_server, figures: Callable[[str], None]
 ) -> None:
     """A server that is full takes the next waiting client as soon as one leaves,
-    not at its next 0.1 s poll (20 clients one at a time took ~2 s before)."""
-    server = start_server(impl, mode, *extra)
-    report = echo_load(server.port, clients, 3, timeout=30.0)
+    not at its next poll (20 clients one at a time took ~2 s with a 0.1 s poll).
+
+    The poll is stretched to an hour, so a server that waited for it would
+    leave every later client waiting: echo_load fails them once nothing moved
+    for ``stall`` seconds. No clock races the machine; the time is a figure.
+    """
+    server = start_server(impl, mode, *extra, prefix=STRETCHED_POLL)
+    report = echo_load(server.port, clients, 3, timeout=2 * HANG_GUARD, stall=HANG_GUARD)
     assert not report.failures and report.received == report.expected, report
-    assert report.seconds < 0.6, report
+    assert report.completed == clients, report
+    figures(f"{clients} clients one slot at a time: {report.seconds:.2f} s")
 
 
 # ---------------------------------------------------------- 2. aborting clients
@@ -242,10 +265,10 @@ def check_resets(server: ServerProcess, count: int) -> None:
     assert sum(stats[k] for k in ("partial", "writing", "early")) == count, stats
     assert_healthy(server)  # a normal client right after them
     settle_from = time.monotonic()
-    settled = wait_until(lambda: server_fd_count(server.pid) <= baseline, timeout=5.0)
+    settled = wait_until(lambda: server_fd_count(server.pid) <= baseline, timeout=HANG_GUARD)
     assert settled, f"{server_fd_count(server.pid)} descriptors, baseline {baseline}; {stats}"
     if server.mode == "process":
-        assert wait_until(lambda: not children_of(server.pid), timeout=5.0), (
+        assert wait_until(lambda: not children_of(server.pid), timeout=HANG_GUARD), (
             f"children left: {children_of(server.pid)}"
         )
         assert not zombies_of(server.pid)
@@ -381,7 +404,7 @@ def test_rlimit_64_does_not_bound_the_process_server(impl: str, start_server) ->
     children, fds = report.held  # type: ignore[misc]
     assert children >= 100 and fds <= baseline, report.held
     assert "Too many open files" not in server.stderr()
-    assert wait_until(lambda: not children_of(server.pid), timeout=5.0)
+    assert wait_until(lambda: not children_of(server.pid), timeout=HANG_GUARD)
     assert_healthy(server)
 
 
@@ -394,9 +417,11 @@ def idle_clients_and_one_active(
     """``count`` idle clients (every other one sent half a line: slow, not
     silent) and one active client sending a line every ``interval`` s, all in
     one selector loop. Returns when every idle client saw EOF or a reset, or
-    after ``deadline`` s: how long each idle one lasted, the active round trips."""
+    after ``deadline`` s: how long each idle one lasted, the active round trips,
+    and how many of those ended with every idle client open (all connected, none closed)."""
     closed_after: Dict[int, float] = {}
     rtts: List[float] = []
+    served_while_idle = 0
     idle: Dict[int, socket.socket] = {}
     quiet_since: Dict[int, float] = {}
     active = connect(port)
@@ -418,7 +443,7 @@ def idle_clients_and_one_active(
             active.send(pending)  # 10 bytes always fit
 
         def pump(timeout: float) -> None:
-            nonlocal sent_at, pending, next_ping
+            nonlocal sent_at, pending, next_ping, served_while_idle
             for key, _mask in selector.select(timeout):
                 number = key.data
                 if number == -1:
@@ -428,6 +453,7 @@ def idle_clients_and_one_active(
                     if not pending and sent_at is not None:
                         now = time.monotonic()
                         rtts.append(now - sent_at)
+                        served_while_idle += len(idle) == count and not closed_after
                         sent_at = None
                         next_ping = now + interval
                     continue
@@ -467,43 +493,56 @@ def idle_clients_and_one_active(
         "closed_after": closed_after,
         "rtts": rtts,
         "p99": rtts[int(len(rtts) * 0.99)] if rtts else float("inf"),
+        "served_while_idle": served_while_idle,
     }
 
 
-def check_idle(server: ServerProcess, count: int, idle_timeout: float, bound: float) -> str:
+def check_idle(server: ServerProcess, count: int, idle_timeout: float) -> str:
+    """Every idle client closed, none before ``idle_timeout``, while the active
+    client was served. The close times and the active client's p99 are
+    reported, never asserted (a loaded machine moves them), and a timeout
+    that never fires fails at the hang guard."""
     raise_nofile_limit(count + 200)
-    result = idle_clients_and_one_active(server.port, count, bound + 1.0)
+    deadline = HANG_GUARD
+    result = idle_clients_and_one_active(server.port, count, deadline)
     closed: Dict[int, float] = result["closed_after"]  # type: ignore[assignment]
     rtts: List[float] = result["rtts"]  # type: ignore[assignment]
-    assert len(closed) == count, f"{count - len(closed)} idle clients still open after {bound} s"
+    assert len(closed) == count, f"{count - len(closed)} idle clients still open after {deadline} s"
     assert min(closed.values()) >= idle_timeout - 0.05, min(closed.values())
-    assert max(closed.values()) <= bound, max(closed.values())
-    assert len(rtts) >= 50, len(rtts)
+    # Pings are 5 ms apart and every idle client is held for idle_timeout: a
+    # server stuck behind one of them answers none while they are all open.
+    assert result["served_while_idle"], f"the active client was not served: {len(rtts)} rtts"
     p99 = result["p99"]
-    assert p99 < 0.050, f"active client p99 {p99 * 1000:.1f} ms, worst {rtts[-1] * 1000:.1f} ms"
     assert_healthy(server)
     return (
         f"idle closed after {min(closed.values()):.2f}..{max(closed.values()):.2f} s; "
-        f"{len(rtts)} round trips, p50 {rtts[len(rtts) // 2] * 1000:.2f} ms, "
+        f"{len(rtts)} round trips ({result['served_while_idle']} before any closed), "
+        f"p50 {rtts[len(rtts) // 2] * 1000:.2f} ms, "
         f"p99 {p99 * 1000:.2f} ms, max {rtts[-1] * 1000:.2f} ms"
     )
 
 
 @pytest.mark.parametrize(
-    "count, idle_timeout, bound",
+    "count, idle_timeout",
     [
-        pytest.param(100, 0.5, 1.0, id="100-idle-0.5s"),  # scaled down for the default run
-        pytest.param(500, 2.0, 3.0, id="500-idle-2s", marks=pytest.mark.stress),  # issue 5
+        pytest.param(100, 0.5, id="100-idle-0.5s"),
+        pytest.param(500, 2.0, id="500-idle-2s", marks=pytest.mark.stress),
     ],
 )
 @pytest.mark.parametrize("mode", ["thread", "event"])
 def test_idle_clients_closed_while_an_active_one_is_served(
-    impl: str, mode: str, count: int, idle_timeout: float, bound: float, start_server
+    impl: str,
+    mode: str,
+    count: int,
+    idle_timeout: float,
+    start_server,
+    figures: Callable[[str], None],
 ) -> None:
-    """--idle-timeout T: every idle client closed within ``bound`` s while an
-    active client's round-trip p99 stays under 50 ms (issue 5: 500, 2 s, 3 s)."""
+    """--idle-timeout T: every idle client closed, not before T, while an active
+    client is served. The close times and the active client's round-trip p99
+    go to the figures report (read against 3 s and 50 ms for 500 clients)."""
     server = start_server(impl, mode, "--idle-timeout", f"{idle_timeout:g}")
-    print(f"{impl}-{mode}: {check_idle(server, count, idle_timeout, bound)}")
+    figures(check_idle(server, count, idle_timeout))
 
 
 # ------------------------------------------------------------ 6. past 1024
@@ -586,7 +625,7 @@ def check_port_needs_reuseaddr(port: int) -> None:
     it without SO_REUSEADDR fails: the next round's bind needs the option.
     (The count of TIME_WAIT sockets need not grow every round: on loopback,
     Linux may recycle one for a new connection with the same ports.)"""
-    assert wait_until(lambda: time_waits(port) > 0, timeout=2.0), (
+    assert wait_until(lambda: time_waits(port) > 0, timeout=HANG_GUARD), (
         f"no TIME_WAIT on port {port}: {local_tcp_states(port)}"
     )
     failure = bind_without_reuseaddr(port)
@@ -669,7 +708,7 @@ def check_restarts(impl: str, mode: str, rounds: int, cli_every: int) -> None:
         check_port_needs_reuseaddr(port)
         assert "LISTEN" not in local_tcp_states(port), "a stopped server still listens"
     assert len(os.listdir("/proc/self/fd")) <= fds, "the in-process servers leaked descriptors"
-    assert wait_until(lambda: set(children_of(os.getpid())) <= children, timeout=2.0), (
+    assert wait_until(lambda: set(children_of(os.getpid())) <= children, timeout=HANG_GUARD), (
         "a child of an in-process server outlived it"
     )
 

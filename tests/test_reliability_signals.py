@@ -35,7 +35,7 @@ from typing import Any, Callable, Iterator, List, Optional, Tuple
 
 import pytest
 
-from rioutil import pending
+from rioutil import TEST_TIMEOUT, pending
 
 pytestmark = pytest.mark.skipif(
     not hasattr(signal, "setitimer") or not hasattr(signal, "pthread_kill"), reason="POSIX signals"
@@ -420,7 +420,8 @@ def run_raising_writen(rio: ModuleType, kind: str, size: int) -> None:
         try:
             while len(received) < len(data) and not finished.is_set():
                 if not wait_for(
-                    lambda: finished.is_set() or settled_in_write(main_tid, writes, w, r), 10
+                    lambda: finished.is_set() or settled_in_write(main_tid, writes, w, r),
+                    TEST_TIMEOUT,
                 ):
                     raise AssertionError("rio_writen never blocked in write(2)")
                 if finished.is_set():
@@ -428,7 +429,7 @@ def run_raising_writen(rio: ModuleType, kind: str, size: int) -> None:
                 acked.clear()
                 sent[0] += 1
                 signal.pthread_kill(main_ident, signal.SIGUSR1)
-                if not acked.wait(5):
+                if not acked.wait(TEST_TIMEOUT):
                     raise AssertionError(
                         "the raising handler did not run while rio_writen was blocked "
                         f"(interruption {sent[0]}, {len(received)} bytes read)"
@@ -575,7 +576,7 @@ def run_raising_rio_reads(rio: ModuleType, kind: str, size: int) -> None:
                     acked.clear()
                     sent[0] += 1
                     signal.pthread_kill(main_ident, signal.SIGUSR1)
-                    if not acked.wait(5):
+                    if not acked.wait(TEST_TIMEOUT):
                         raise AssertionError(
                             "the raising handler did not run while a Rio call was "
                             f"blocked in read(2) (interruption {sent[0]})"

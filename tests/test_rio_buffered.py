@@ -238,11 +238,11 @@ def test_readnb_negative(rio: ModuleType, fds: Fds, n: int) -> None:
 
 @pytest.mark.parametrize("n", [1 << 50, 2**63 - 1, 1 << 70])
 def test_readnb_huge_n(rio: ModuleType, fds: Fds, n: int) -> None:
+    """Memory follows the data, not ``n``: no MemoryError or OverflowError (work
+    following ``n`` would hang: the watchdog fails it)."""
     rp, _ = fed(rio, fds, b"abc\ndef")
     assert rp.readlineb() == b"abc\n"
-    start = time.monotonic()
     assert rp.readnb(n) == b"def"
-    assert time.monotonic() - start < 2.0
 
 
 @pytest.mark.parametrize("n", ["1", 1.0, None])

@@ -14,7 +14,6 @@ import signal
 import socket
 import struct
 import threading
-import time
 from types import ModuleType
 from typing import List
 
@@ -118,13 +117,12 @@ def test_readn_negative_n(rio: ModuleType, fds: Fds, n: int) -> None:
 
 @pytest.mark.parametrize("n", [1 << 50, 2**63 - 1, 1 << 64, 1 << 200])
 def test_readn_huge_n_on_short_stream(rio: ModuleType, fds: Fds, n: int) -> None:
-    """Memory follows the data, not ``n``: no MemoryError, and quick."""
+    """Memory follows the data, not ``n``: no MemoryError or OverflowError (work
+    following ``n`` would hang: the watchdog fails it)."""
     r, w = fds.pipe()
     os.write(w, b"short stream")
     fds.close(w)
-    start = time.monotonic()
     assert rio.rio_readn(r, n) == b"short stream"
-    assert time.monotonic() - start < 2.0
 
 
 def test_readn_huge_n_on_long_stream(rio: ModuleType, fds: Fds) -> None:
