@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 from types import ModuleType
 from typing import Iterator
 
@@ -19,6 +20,12 @@ pytest_plugins = ["netutil", "aioutil", "figures"]
 def pytest_configure(config: pytest.Config) -> None:
     if env_flag(REQUIRE_EXTENSIONS) and "c" not in csapp.IMPLEMENTATIONS:
         raise pytest.UsageError(f"{REQUIRE_EXTENSIONS}=1 but csapp._rio_c is not importable")
+    # A shell starts its background jobs with SIGINT ignored, and Python then
+    # leaves it ignored: Ctrl-C would reach neither this process nor the
+    # servers and children the tests start (an ignored signal stays ignored
+    # across exec; a handled one is reset to the default there).
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(scope="session", params=TWINS)
