@@ -121,7 +121,7 @@ else
     TESTS=()
     for f in "$ROOT"/tests/test_rio*.py "$ROOT"/tests/test_reliability_core.py \
              "$ROOT"/tests/test_fuzz_rio.py "$ROOT"/tests/test_reliability_signals.py \
-             "$ROOT"/tests/test_echo.py; do
+             "$ROOT"/tests/test_echo.py "$ROOT"/tests/test_makefile.py; do
         [ -f "$f" ] && TESTS+=("tests/$(basename "$f")")
     done
 fi

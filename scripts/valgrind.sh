@@ -18,7 +18,7 @@
 #
 # Subset (bounded: about 2 minutes here; valgrind runs Python ~30x slower):
 #   tests/test_rio_unbuffered.py tests/test_rio_buffered.py
-#   tests/test_rio_nonblocking.py tests/test_rio_threads.py (when present)
+#   tests/test_rio_nonblocking.py tests/test_rio_threads.py (when present), tests/test_makefile.py
 #   tests/test_reliability_core.py (CSAPP_TEST_SCALE=0.02: 4,000 readlineb calls,
 #     2,000 Rio objects, ...), tests/test_fuzz_rio.py (CSAPP_FUZZ_OPS=2000),
 #   tests/test_reliability_signals.py (256 KiB + 1 per transfer at that scale:
@@ -55,7 +55,7 @@ else
     ARGS=()
     for f in test_rio_unbuffered.py test_rio_buffered.py test_rio_nonblocking.py \
              test_rio_threads.py test_reliability_core.py test_fuzz_rio.py \
-             test_reliability_signals.py; do
+             test_reliability_signals.py test_makefile.py; do
         [ -f "$ROOT/tests/$f" ] && ARGS+=("tests/$f")
     done
     # The C echo loop (csapp_rio_echo): the byte-exact cases, not the ones

@@ -14,7 +14,7 @@ from rioutil import TWINS, Fds, Watchdog
 
 # The helper modules are plugins: their fixtures (``impl``, ``start_server``,
 # ``shared_servers``) reach every test without an import.
-pytest_plugins = ["netutil", "aioutil", "figures"]
+pytest_plugins = ["netutil", "aioutil", "figures", "tlsutil"]
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -76,6 +76,19 @@ def run_csapp(
     )  # type: ignore[call-overload]
 
 
+def require_program(program: str, package: str) -> str:
+    """The path of ``program``; skip the test if it is missing (Debian
+    ``package`` has it), but fail it under CI (``CI`` set), where .ci/run
+    installs it and a skip would hide a test that did not run."""
+    path = shutil.which(program)
+    if path is None:
+        reason = f"{program} is not installed (apt-get install {package})"
+        if os.environ.get("CI"):
+            pytest.fail(f"{reason}; CI installs it", pytrace=False)
+        pytest.skip(reason)
+    return path
+
+
 def require_impl(name: str) -> str:
     """``name`` if that implementation is importable here, else skip the test."""
     if name not in csapp.IMPLEMENTATIONS:

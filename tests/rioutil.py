@@ -103,6 +103,15 @@ def signal_when_blocked(fd: int, signum: int) -> Iterator[None]:
         thread.join(TEST_TIMEOUT)
 
 
+def fd_is_open(fd: int) -> bool:
+    """Is ``fd`` an open descriptor of this process?"""
+    try:
+        os.fstat(fd)
+    except OSError:
+        return False
+    return True
+
+
 class Hung(Exception):
     """Raised by the watchdog's alarm when a call blocks far too long."""
 

@@ -29,6 +29,8 @@ from typing import Callable, Iterator, Tuple
 
 import pytest
 
+from rioutil import fd_is_open
+
 pytestmark = pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="needs Linux /proc")
 
 MiB = 1 << 20
@@ -302,14 +304,6 @@ def test_unbuffered_and_error_paths_no_growth(rio: ModuleType, traced: None) -> 
 
 
 # ------------------------------------------------- closefd=True and dropping
-
-
-def fd_is_open(fd: int) -> bool:
-    try:
-        os.fstat(fd)
-    except OSError:
-        return False
-    return True
 
 
 Maker = Callable[[ModuleType, int], object]

@@ -8,12 +8,14 @@ import os
 import socket
 import socketserver
 import threading
+from functools import partial
 from types import ModuleType
 from typing import Any, Callable, Iterator, List, Type
 
 import pytest
 
 import csapp.socketserver as csapp_socketserver
+from csapp import socketfile
 from netutil import HANG_GUARD
 
 TIMEOUT = 10.0
@@ -22,8 +24,9 @@ TIMEOUT = 10.0
 @pytest.fixture
 def twin(rio: ModuleType, monkeypatch: pytest.MonkeyPatch) -> ModuleType:
     """csapp.socketserver over the implementation under test."""
-    monkeypatch.setattr(csapp_socketserver, "Rio", rio.Rio)
-    monkeypatch.setattr(csapp_socketserver, "rio_writen", rio.rio_writen)
+    monkeypatch.setattr(
+        csapp_socketserver, "makefile", partial(socketfile.makefile, implementation=rio)
+    )
     return rio
 
 
@@ -135,21 +138,23 @@ def test_every_byte_of_a_large_write_arrives(
     assert talk(serve(Bulk), b"go\n") == payload
 
 
-def test_the_writer_is_a_rio_writer_and_the_reader_a_rio(
+def test_the_reader_is_a_rio_holding_the_socket(
     twin: ModuleType, serve: Callable[[Type[Any]], Server]
 ) -> None:
     seen: List[Any] = []
 
     class Look(csapp_socketserver.StreamRequestHandler):
         def handle(self) -> None:
-            seen.extend([self.rfile, self.wfile, self.wfile.writable(), self.wfile.closed])
+            refs = self.connection._io_refs
+            seen.extend([self.rfile, self.wfile, self.wfile.writable(), refs])
 
     talk(serve(Look), b"")
-    rfile, wfile, writable, closed = seen
+    rfile, wfile, writable, refs = seen
     assert isinstance(rfile, twin.Rio)
-    assert isinstance(wfile, csapp_socketserver.RioWriter)
-    assert (writable, closed) == (True, False)
-    assert wfile.closed and rfile.closed  # finish() closed both, not the socket
+    assert rfile.mode == "rb"
+    assert writable
+    assert refs == 1  # the reader holds the socket, as makefile's does
+    assert wfile.closed and rfile.closed  # finish() closed both
 
 
 def test_rbufsize_zero_reads_no_further_than_asked(
@@ -182,10 +187,11 @@ def test_disable_nagle_algorithm_sets_tcp_nodelay(
     assert talk(serve(NoDelay), b"") == b"1"
 
 
-def test_a_timeout_raises_blocking_io_error_and_keeps_the_partial_line(
+def test_a_timeout_raises_timeout_error_and_keeps_the_partial_line(
     twin: ModuleType, serve: Callable[[Type[Any]], Server]
 ) -> None:
-    """The one difference from the standard library (TimeoutError there).
+    """TimeoutError, as the standard library's handler raises; unlike its
+    reader (unusable after a timeout), the partial line stays for the next call.
 
     The client sends the rest of the line only once it has the "timed out"
     reply, so the first timeout must fire; the handler then waits through
@@ -197,13 +203,13 @@ def test_a_timeout_raises_blocking_io_error_and_keeps_the_partial_line(
         def handle(self) -> None:
             try:
                 self.rfile.readline()
-            except BlockingIOError:
+            except TimeoutError:
                 self.wfile.write(b"timed out; ")
             for _ in range(int(HANG_GUARD / self.timeout)):
                 try:
                     self.wfile.write(self.rfile.readline())
                     return
-                except BlockingIOError:
+                except TimeoutError:
                     continue
 
     server = serve(Slow)

@@ -30,6 +30,7 @@ from .servers import (
     serve_process,
     serve_thread,
 )
+from .socketfile import makefile
 from .sockets import LISTENQ, open_clientfd, open_listenfd
 
 __version__ = "0.1.0"
@@ -46,6 +47,7 @@ __all__ = [
     "ServerControl",
     "__version__",
     "echo",
+    "makefile",
     "open_clientfd",
     "open_listenfd",
     "rio_readinitb",

@@ -12,6 +12,7 @@ from cpython.buffer cimport (
     PyBUF_FULL_RO, PyBuffer_IsContiguous, PyBuffer_Release, PyObject_CheckBuffer,
     PyObject_GetBuffer,
 )
+from cpython.bytearray cimport PyByteArray_AS_STRING
 from cpython.bytes cimport PyBytes_FromStringAndSize
 from cpython.exc cimport PyErr_CheckSignals
 from cpython.number cimport PyNumber_Index
@@ -20,7 +21,8 @@ from cpython.pythread cimport (
     PyThread_allocate_lock, PyThread_free_lock, PyThread_release_lock,
     PyThread_type_lock,
 )
-from libc.errno cimport EBADF, EINTR
+from libc.errno cimport EBADF, EINTR, errno
+from posix.time cimport CLOCK_MONOTONIC, clock_gettime, timespec
 from libc.stdlib cimport free, malloc, realloc
 from libc.string cimport memcpy
 
@@ -41,6 +43,14 @@ cdef extern from "Python.h":
 cdef extern from "unistd.h" nogil:
     int os_close "close"(int fd)
 
+cdef extern from "poll.h" nogil:
+    cdef struct pollfd:
+        int fd
+        short events
+        short revents
+    int poll(pollfd *fds, unsigned long nfds, int timeout)
+    enum: POLLIN
+
 from rio cimport (
     csapp_readn, csapp_rio_buffered, csapp_rio_consume, csapp_rio_data, csapp_rio_echo,
     csapp_rio_fill,
@@ -50,9 +60,10 @@ from rio cimport (
 
 from csapp import _shared
 from csapp._shared import (
-    MSG_BUFSIZE, MSG_CONTIGUOUS, MSG_MAXLEN, MSG_NEGATIVE_N, MSG_READ_LENGTH,
-    MSG_REENTRANT, msg_no_pickle, msg_not_bytes_like, msg_not_open, msg_not_rio,
-    msg_not_writable, rio_repr,
+    MSG_BUFSIZE, MSG_CONTIGUOUS, MSG_ECHO_NEEDS_FD, MSG_MAXLEN, MSG_NEGATIVE_N,
+    MSG_READ_LENGTH, MSG_RECV_COUNT, MSG_REENTRANT, MSG_TIMED_OUT, check_timeout,
+    msg_no_pickle, msg_not_bytes_like, msg_not_open, msg_not_rio, msg_not_writable,
+    poll_milliseconds, rio_repr,
 )
 
 __all__ = [
@@ -113,6 +124,12 @@ cdef object DEFAULT_SIZE = -1
 cdef int raise_errno(int err) except -1:
     """Raise the OSError subclass for err, as os.read would."""
     raise OSError(err, os.strerror(err))
+
+
+cdef inline double monotonic_seconds() noexcept nogil:
+    cdef timespec now
+    clock_gettime(CLOCK_MONOTONIC, &now)
+    return <double>now.tv_sec + <double>now.tv_nsec * 1e-9
 
 
 cdef inline Py_ssize_t as_size(object n) except? -2:
@@ -278,12 +295,17 @@ cdef class Rio:
     cdef bint closefd
     cdef PyThread_type_lock lock
     cdef unsigned long owner
+    cdef double timeout        # seconds; -1: none (EAGAIN raises BlockingIOError)
+    cdef object sock           # the socket object of csapp.makefile, or None
+    cdef object recv_into      # sock.recv_into when reads must go through it, or None
+    cdef bytearray scratch     # what recv_into fills, copied into the buffer
     cdef object __weakref__
 
     def __cinit__(self, *args, **kwargs):
         self.state = UNINIT
         self.closefd = False
         self.owner = 0
+        self.timeout = -1.0
         csapp_rio_init(&self.r, -1, C_RIO_BUFSIZE)
         self.lock = PyThread_allocate_lock()
         if self.lock == NULL:
@@ -300,9 +322,10 @@ cdef class Rio:
             with nogil:
                 os_close(fd)
 
-    def __init__(self, fd, bufsize=RIO_BUFSIZE, *, closefd=False):
+    def __init__(self, fd, bufsize=RIO_BUFSIZE, *, closefd=False, timeout=None):
         cdef int cfd
         cdef Py_ssize_t size
+        cdef double seconds
         self.enter_any()
         try:
             self.state = UNINIT
@@ -311,11 +334,89 @@ cdef class Rio:
             size = as_size(bufsize)
             if size < 1 or size > MAX_BUFSIZE:
                 raise ValueError(MSG_BUFSIZE)
+            seconds = check_timeout(timeout)
             self.closefd = bool(closefd)
+            self.timeout = seconds
+            self.sock = None
+            self.recv_into = None
+            self.scratch = None
             csapp_rio_init(&self.r, cfd, <size_t>size)
             self.state = OPEN
         finally:
             self.exit()
+
+    def _bind_socket(self, sock, via_recv):
+        """Bind to the socket object whose descriptor this Rio reads (for
+        csapp.makefile): a read that would block waits up to
+        sock.gettimeout(); with via_recv every read is sock.recv_into (TLS,
+        socket-like objects), never the descriptor."""
+        recv_into = sock.recv_into if via_recv else None
+        self.enter()
+        try:
+            self.sock = sock
+            self.recv_into = recv_into
+        finally:
+            self.exit()
+
+    cdef int wait_readable(self) except -1:
+        """After EAGAIN: wait until the descriptor is readable, up to the
+        timeout (the socket's, for a bound Rio), with poll(2) and without the
+        GIL. 1: read again; 0: no wait applies (no timeout, or 0: the caller
+        raises BlockingIOError); TimeoutError when the time ran out."""
+        cdef double seconds = self.timeout
+        cdef double deadline = 0.0
+        cdef double left
+        cdef int ms, rc, err = 0
+        cdef pollfd pfd
+        if self.sock is not None:
+            value = self.sock.gettimeout()
+            if value is None:
+                seconds = -1.0
+            else:
+                seconds = value
+                if seconds <= 0:
+                    return 0
+        elif seconds <= 0:
+            return 0
+        if seconds > 0:
+            deadline = monotonic_seconds() + seconds
+        pfd.fd = self.r.fd
+        pfd.events = POLLIN
+        while True:
+            ms = -1
+            if seconds > 0:
+                left = deadline - monotonic_seconds()
+                ms = poll_milliseconds(left) if left > 0 else 0
+            with nogil:
+                rc = poll(&pfd, 1, ms)
+                if rc < 0:
+                    err = errno
+            if rc > 0:
+                return 1
+            if rc == 0:
+                raise TimeoutError(MSG_TIMED_OUT)
+            if err != EINTR:
+                raise_errno(err)
+            PyErr_CheckSignals()
+
+    cdef Py_ssize_t fill_by_recv(self, size_t want) except -1:
+        """One sock.recv_into of at most want bytes (no more than the free
+        space), copied in after the buffer (csapp_rio_fill through the socket
+        object). A bytearray of our own is what recv_into sees: whatever it
+        keeps of it, the buffer itself is never handed out."""
+        cdef size_t size = self.r.cap - self.r.end
+        cdef Py_ssize_t got
+        if want < size:
+            size = want
+        if self.scratch is None or <size_t>len(self.scratch) < size:
+            self.scratch = bytearray(size)
+        with memoryview(self.scratch) as view:
+            got = as_size(self.recv_into(view[:size]))
+        if got < 0 or <size_t>got > size or <size_t>got > <size_t>len(self.scratch):
+            raise OSError(MSG_RECV_COUNT)
+        memcpy(self.r.buf + self.r.end, PyByteArray_AS_STRING(self.scratch), <size_t>got)
+        self.r.end += <size_t>got
+        return got
 
     # -- the lock: one call at a time; a signal handler re-entering is refused
 
@@ -379,6 +480,8 @@ cdef class Rio:
             want = self.r.bufsize
         if csapp_rio_reserve(&self.r, room, &err) < 0:
             raise MemoryError()
+        if self.recv_into is not None:
+            return self.fill_by_recv(want)
         while True:
             with nogil:
                 got = csapp_rio_fill(&self.r, want, &err)
@@ -386,6 +489,8 @@ cdef class Rio:
                 return got
             if err == EINTR:
                 PyErr_CheckSignals()
+                continue
+            if csapp_would_block(err) and self.wait_readable():
                 continue
             raise_errno(err)
 
@@ -431,7 +536,7 @@ cdef class Rio:
             csapp_rio_consume(&self.r, got)
         try:
             while got < total:
-                if total - got >= self.r.bufsize:
+                if total - got >= self.r.bufsize and self.recv_into is None:
                     # Large: read straight into the caller's buffer.
                     done = got
                     with nogil:
@@ -441,6 +546,8 @@ cdef class Rio:
                         break
                     if err == EINTR:
                         PyErr_CheckSignals()
+                        continue
+                    if csapp_would_block(err) and self.wait_readable():
                         continue
                     raise_errno(err)
                 else:
@@ -545,6 +652,31 @@ cdef class Rio:
         finally:
             self.exit()
 
+    def readinto1(self, buffer):
+        """Fill buffer with at most one read system call; the count (0 at EOF)."""
+        cdef Py_buffer view
+        cdef size_t avail
+        get_bytes_view(buffer, &view, True)
+        try:
+            self.enter()
+            try:
+                if view.len == 0:
+                    return 0
+                avail = csapp_rio_buffered(&self.r)
+                if avail == 0:
+                    self.fill(MAX_CHUNK if <size_t>view.len > MAX_CHUNK else <size_t>view.len)
+                    avail = csapp_rio_buffered(&self.r)
+                if avail > <size_t>view.len:
+                    avail = <size_t>view.len
+                if avail:
+                    memcpy(view.buf, csapp_rio_data(&self.r), avail)
+                    csapp_rio_consume(&self.r, avail)
+                return avail
+            finally:
+                self.exit()
+        finally:
+            PyBuffer_Release(&view)
+
     def peek(self, n=0):
         """The buffered bytes, after at most one read if none are; none consumed."""
         as_size(n)
@@ -569,7 +701,7 @@ cdef class Rio:
         self.enter()
         try:
             while True:
-                line = self.line(LINE_LIMIT)
+                line = self.line(UNBOUNDED)
                 if not line:
                     return lines
                 lines.append(line)
@@ -598,12 +730,12 @@ cdef class Rio:
         return self
 
     def __next__(self):
-        cdef bytes line = line_unlocked(self, LINE_LIMIT)
+        cdef bytes line = line_unlocked(self, UNBOUNDED)
         if line is not None:
             return line
         self.enter()
         try:
-            line = self.line(LINE_LIMIT)
+            line = self.line(UNBOUNDED)
         finally:
             self.exit()
         if not line:
@@ -628,6 +760,16 @@ cdef class Rio:
         """The descriptor."""
         self.check_open()
         return self.r.fd
+
+    @property
+    def name(self):
+        """The descriptor, -1 once closed (as a socket's makefile reader says)."""
+        return self.r.fd if self.state == OPEN else -1
+
+    @property
+    def mode(self):
+        """"rb": a Rio reads bytes."""
+        return "rb"
 
     def readable(self):
         """True: a Rio reads."""
@@ -664,6 +806,7 @@ cdef class Rio:
                 self.state = CLOSED
                 fd = self.r.fd
                 csapp_rio_release(&self.r)
+                self.sock = self.recv_into = self.scratch = None
                 if self.closefd:
                     os.close(fd)
         finally:
@@ -728,6 +871,8 @@ def _echo_lines(rp, out_fd, once=False):
     raises loses only the count. Used by csapp.echo; not public API."""
     cdef Rio r = check_rio(rp)
     cdef int cfd = check_fd(out_fd)
+    if r.recv_into is not None:
+        raise ValueError(MSG_ECHO_NEEDS_FD)
     cdef bint one = bool(once)
     cdef bint pause = in_main_thread()
     cdef size_t echoed = 0

@@ -13,9 +13,11 @@ from __future__ import annotations
 import errno
 import io
 import os
+import select
 import sys
 import threading
 import weakref
+from functools import partial
 from operator import index as _index
 from typing import Any, Callable, Iterator, List, Optional, Tuple, TypeVar
 
@@ -29,17 +31,22 @@ from ._shared import (
     MAXLINE,
     MSG_BUFSIZE,
     MSG_CONTIGUOUS,
+    MSG_ECHO_NEEDS_FD,
     MSG_MAXLEN,
     MSG_NEGATIVE_N,
     MSG_READ_LENGTH,
+    MSG_RECV_COUNT,
     MSG_REENTRANT,
+    MSG_TIMED_OUT,
     RIO_BUFSIZE,
+    check_timeout,
     echo_cut,
     msg_no_pickle,
     msg_not_bytes_like,
     msg_not_open,
     msg_not_rio,
     msg_not_writable,
+    poll_milliseconds,
     rio_repr,
 )
 from ._shared import (
@@ -248,6 +255,22 @@ _NO_LINES = io.BytesIO()
 _NO_LINES.size = 0  # type: ignore[attr-defined]
 
 
+def _recv_bytes(recv_into: Callable[[Any], Any], size: int) -> bytes:
+    """At most ``size`` bytes by one ``recv_into`` (a socket-like object's
+    read): into a bytearray of our own, whatever the callee keeps of it."""
+    buffer = bytearray(size)
+    got = _index(recv_into(memoryview(buffer)))
+    if not 0 <= got <= size:
+        raise OSError(MSG_RECV_COUNT)
+    return bytes(buffer[:got])
+
+
+def _no_source(size: int) -> bytes:
+    """The source of a Rio that reads nothing (not open): never reached, as
+    every call checks the state first."""
+    raise ValueError(msg_not_open(_UNINIT))
+
+
 def _close_quietly(fd: int) -> None:
     try:
         os.close(fd)
@@ -300,6 +323,7 @@ class Rio:
         "_bufsize",
         "_cap",
         "_closefd",
+        "_direct",
         "_fd",
         "_finalizer",
         "_lines",
@@ -307,7 +331,10 @@ class Rio:
         "_owner",
         "_parts",
         "_readline",
+        "_sock",
+        "_source",
         "_state",
+        "_timeout",
     )
 
     _state: int
@@ -318,6 +345,8 @@ class Rio:
     _lock: threading.Lock
     _parts: List[Any]
     _finalizer: Optional[weakref.finalize[[int], Rio]]
+    _source: Callable[[int], bytes]
+    _sock: Any
 
     def __new__(cls, *args: Any, **kwargs: Any) -> Rio:
         self = super().__new__(cls)
@@ -327,26 +356,79 @@ class Rio:
         self._bufsize = RIO_BUFSIZE
         self._closefd = False
         self._finalizer = None
+        self._timeout = -1.0
+        self._sock = None
+        self._source = _no_source
+        self._direct = True
         self._set_state(_UNINIT)
         return self
 
-    def __init__(self, fd: int, bufsize: int = RIO_BUFSIZE, *, closefd: bool = False) -> None:
-        self._call_locked(self._init, (fd, bufsize, closefd), True)
+    def __init__(
+        self,
+        fd: int,
+        bufsize: int = RIO_BUFSIZE,
+        *,
+        closefd: bool = False,
+        timeout: Optional[float] = None,
+    ) -> None:
+        self._call_locked(self._init, (fd, bufsize, closefd, timeout), True)
 
-    def _init(self, args: Tuple[Any, Any, Any]) -> None:
-        fd, bufsize, closefd = args
+    def _init(self, args: Tuple[Any, Any, Any, Any]) -> None:
+        fd, bufsize, closefd, timeout = args
         self._set_state(_UNINIT)
         fd = _check_fd(fd)
         bufsize = _index(bufsize)
         if not 1 <= bufsize <= _MAX_BUFSIZE:
             raise ValueError(MSG_BUFSIZE)
+        timeout = check_timeout(timeout)
         self._disown()  # a new __init__ forgets the old descriptor, as in C
         self._fd = fd
         self._bufsize = bufsize
         self._closefd = bool(closefd)
+        self._timeout = timeout
+        self._sock = None
+        self._source = partial(os.read, fd)
+        self._direct = True
         if closefd:
             self._finalizer = _closer_at_gc(self, fd)
         self._set_state(_OPEN)
+
+    def _bind_socket(self, sock: Any, via_recv: bool) -> None:
+        """Bind to the socket object whose descriptor this Rio reads (for
+        ``csapp.makefile``): a read that would block waits up to
+        ``sock.gettimeout()``; with ``via_recv`` every read is
+        ``sock.recv`` (TLS, socket-like objects), never the descriptor."""
+        self._call_locked(self._bind, (sock, via_recv))
+
+    def _bind(self, args: Tuple[Any, bool]) -> None:
+        sock, via_recv = args
+        self._sock = sock
+        if via_recv:
+            self._source = partial(_recv_bytes, sock.recv_into)
+            self._direct = False
+
+    def _wait_readable(self) -> bool:
+        """After EAGAIN: wait until the descriptor is readable, up to the
+        timeout (the socket's, for a bound Rio). False when no wait applies
+        (no timeout, or 0: the caller lets ``BlockingIOError`` go);
+        ``TimeoutError`` when the time ran out."""
+        sock = self._sock
+        if sock is not None:
+            timeout = sock.gettimeout()
+            if timeout is None:
+                timeout = -1.0
+            elif timeout <= 0:
+                return False
+        else:
+            timeout = self._timeout
+            if timeout <= 0:
+                return False
+        poller = select.poll()
+        poller.register(self._fd, select.POLLIN)
+        # poll retries EINTR itself with the time left (PEP 475).
+        if not poller.poll(None if timeout < 0 else poll_milliseconds(timeout)):
+            raise TimeoutError(MSG_TIMED_OUT)
+        return True
 
     def _disown(self) -> None:
         """No close of the descriptor when this Rio is collected (any more)."""
@@ -459,7 +541,13 @@ class Rio:
             size = bufsize - pending  # what _refill_size gives, in the common case
         else:
             size = self._refill_size(pending, want)
-        self._parts += map(os.read, (self._fd,), (size,))  # stored by C code
+        while True:
+            try:
+                self._parts += map(self._source, (size,))  # stored by C code
+                break
+            except BlockingIOError:
+                if not self._wait_readable():
+                    raise
         new = self._parts[-1]
         data += new
         self._parts = [data]
@@ -540,8 +628,13 @@ class Rio:
         try:
             while got < total:
                 want = total - got
-                if want >= bufsize:  # straight into the caller's buffer
-                    counts += map(os.readv, (fd,), ([view[got:]],))
+                if want >= bufsize and self._direct:  # straight into the caller's buffer
+                    try:
+                        counts += map(os.readv, (fd,), ([view[got:]],))
+                    except BlockingIOError:
+                        if self._wait_readable():
+                            continue
+                        raise
                     count = counts[-1]
                     got += count
                 else:
@@ -622,6 +715,15 @@ class Rio:
             self._read_more(data, min(n, _MAX_CHUNK) if n > 0 else 0)
         return self._take(data, n if 0 <= n < len(data) else len(data))
 
+    def readinto1(self, buffer: Any) -> int:
+        """Fill ``buffer`` with at most one ``read`` system call; the count
+        (0 at EOF)."""
+        view = _byte_view(buffer, writable=True)
+        with view:
+            data = self._call_locked(self._read1, view.nbytes)
+            view[: len(data)] = data
+            return len(data)
+
     def peek(self, n: int = 0) -> bytes:
         """The buffered bytes, after at most one ``read`` if none are; none consumed."""
         _index(n)
@@ -649,9 +751,9 @@ class Rio:
             while True:
                 # Stored by C code (see the note at the top): a handler that
                 # raises as a line is returned finds it in ``lines``.
-                lines += map(self._readline, (_LINE_LIMIT,))
+                lines += map(self._readline, (-1,))
                 if not lines[-1]:
-                    lines[-1:] = map(self._line, (_LINE_LIMIT,))
+                    lines[-1:] = map(self._line, (-1,))
                     if not lines[-1]:
                         lines.pop()
                         return lines
@@ -676,10 +778,10 @@ class Rio:
         return self
 
     def __next__(self) -> bytes:
-        line = self._readline(_LINE_LIMIT)
+        line = self._readline(-1)
         if line:
             return line
-        line = self._call_locked(self._line, _LINE_LIMIT)
+        line = self._call_locked(self._line, -1)
         if not line:
             raise StopIteration
         return line
@@ -691,6 +793,8 @@ class Rio:
         count of each write is stored by C code and applied by assignments,
         and whatever raises leaves the unechoed rest buffered."""
         out_fd, once = args
+        if not self._direct:
+            raise ValueError(MSG_ECHO_NEEDS_FD)
         data = self._gather()
         counts: List[int] = []
         echoed = 0
@@ -738,6 +842,16 @@ class Rio:
         self._check_open()
         return self._fd
 
+    @property
+    def name(self) -> int:
+        """The descriptor, -1 once closed (as a socket's makefile reader says)."""
+        return self._fd if self._state == _OPEN else -1
+
+    @property
+    def mode(self) -> str:
+        """``"rb"``: a Rio reads bytes."""
+        return "rb"
+
     def readable(self) -> bool:
         """True: a Rio reads."""
         self._check_open()
@@ -772,6 +886,8 @@ class Rio:
         if self._state == _OPEN:
             self._lines.read()  # a lock-free reader now finds it empty
             self._set_state(_CLOSED)
+            self._sock = None
+            self._source = _no_source
             if self._closefd:
                 self._disown()
                 os.close(self._fd)

@@ -42,6 +42,34 @@ MSG_MAXLEN = "maxlen must be at least 2"
 MSG_BUFSIZE = "bufsize must be between 1 and 2**30"
 MSG_CONTIGUOUS = "argument must be a C-contiguous buffer"
 MSG_NBYTES = "nbytes is more than the free space handed out by get_buffer()"
+# A read that waited its whole timeout: the words of socket.timeout's message.
+MSG_TIMED_OUT = "timed out"
+MSG_TIMEOUT_RANGE = "Timeout value out of range"
+MSG_RECV_COUNT = "recv_into() returned a count outside the buffer it was given"
+MSG_ECHO_NEEDS_FD = "echo reads a descriptor: this Rio reads through its socket's recv_into"
+
+
+def check_timeout(timeout: Any) -> float:
+    """A Rio's ``timeout`` as seconds, -1.0 for ``None`` (no wait: EAGAIN
+    raises ``BlockingIOError``); as ``socket.settimeout`` takes it."""
+    if timeout is None:
+        return -1.0
+    kind = type(timeout)
+    if not (hasattr(kind, "__float__") or hasattr(kind, "__index__")) or kind is complex:
+        raise TypeError(f"timeout must be a non-negative number or None, not '{kind.__name__}'")
+    value = float(timeout)
+    if not value >= 0.0:  # negative or NaN
+        raise ValueError(MSG_TIMEOUT_RANGE)
+    return value
+
+
+def poll_milliseconds(seconds: float) -> int:
+    """A wait of ``seconds`` (> 0) as poll(2)'s whole milliseconds, rounded
+    up (a wait never ends early) and capped at its int range."""
+    ms = int(seconds * 1000.0)
+    if ms < seconds * 1000.0:
+        ms += 1
+    return min(ms, 2**31 - 1)
 
 
 def msg_not_bytes_like(obj: Any) -> str:

@@ -7,25 +7,27 @@ Change only the base class of an existing handler::
             for line in self.rfile:
                 self.wfile.write(line)
 
-``rfile`` is a ``Rio`` on the connection (the buffered reads of CSAPP's
-``rio_readlineb``, with ``io.BufferedReader``'s read API); ``wfile`` writes
-with ``rio_writen``: every byte, resumed after short writes and signals.
-``rbufsize``, ``wbufsize``, ``timeout`` and ``disable_nagle_algorithm`` mean
-what they mean in the standard library, with one difference: a ``timeout``
-that expires raises ``BlockingIOError`` (EAGAIN, from ``SO_RCVTIMEO`` /
-``SO_SNDTIMEO``), not ``TimeoutError``; a partial line stays in ``rfile``.
+``rfile`` is ``csapp.makefile`` on the connection: a ``Rio`` (the buffered
+reads of CSAPP's ``rio_readlineb``, with ``io.BufferedReader``'s read API)
+bound to the socket object, so TLS servers work and the socket's lifetime is
+makefile's. ``rbufsize``, ``wbufsize``, ``timeout`` and
+``disable_nagle_algorithm`` mean what they mean in the standard library: a
+``timeout`` that expires raises ``TimeoutError`` (``socket.timeout``), and a
+partial line stays in ``rfile`` for the next call. A request that is not a
+socket is handled as the standard handler does (``request.makefile()``).
+``RioWriter`` (a writer over a bare descriptor with ``rio_writen``) is kept
+for code that used it.
 """
 
 from __future__ import annotations
 
 import io
-import os
 import socket
 import socketserver
 from typing import Any
 
-from ._rio import RIO_BUFSIZE, Rio, rio_writen
-from .sockets import set_kernel_timeouts
+from ._rio import rio_writen
+from .socketfile import makefile
 
 __all__ = ["RioWriter", "StreamRequestHandler"]
 
@@ -50,24 +52,23 @@ class RioWriter(io.BufferedIOBase):
 
 
 class StreamRequestHandler(socketserver.StreamRequestHandler):
-    """``socketserver.StreamRequestHandler`` whose ``rfile`` is a ``Rio`` and
-    whose ``wfile`` (with ``wbufsize == 0``, the default) is a ``RioWriter``."""
+    """``socketserver.StreamRequestHandler`` whose ``rfile`` is
+    ``csapp.makefile(self.connection, "rb", self.rbufsize)``: a ``Rio`` that
+    holds the socket, honours its timeout and reads TLS through the
+    ``SSLSocket``. A request that is not a socket gets the standard
+    ``request.makefile()``; ``wfile`` is the standard one."""
 
     def setup(self) -> None:
         self.connection = self.request
-        fd = self.connection.fileno()
         if self.timeout is not None:
-            # settimeout() would make the descriptor non-blocking under the
-            # Rio; the kernel's own timeouts keep it blocking.
-            if self.timeout <= 0:
-                os.set_blocking(fd, False)
-            else:
-                set_kernel_timeouts(fd, self.timeout)
+            self.connection.settimeout(self.timeout)
         if self.disable_nagle_algorithm:
             self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, True)
-        bufsize = RIO_BUFSIZE if self.rbufsize < 0 else max(self.rbufsize, 1)
-        self.rfile = Rio(fd, bufsize)  # type: ignore[assignment]
+        if isinstance(self.connection, socket.socket):
+            self.rfile = makefile(self.connection, "rb", self.rbufsize)
+        else:
+            self.rfile = self.connection.makefile("rb", self.rbufsize)
         if self.wbufsize == 0:
-            self.wfile = RioWriter(fd)
+            self.wfile = socketserver._SocketWriter(self.connection)  # type: ignore[attr-defined]
         else:
             self.wfile = self.connection.makefile("wb", self.wbufsize)
