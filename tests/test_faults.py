@@ -139,11 +139,15 @@ def test_rio_reset_mid_stream_raises_after_a_clean_prefix(rio: ModuleType) -> No
     what it had not sent yet, so not always all k bytes)."""
     data = sample_data(1 << 20)
     got: List[bytes] = []
+    # The bytes (and so the reset) start only after the client's first byte:
+    # a reset that struck before a loaded client saw its connect complete
+    # failed the connect itself (ECONNRESET from create_connection).
     with (
-        served_bytes(data) as (port, _errors),
+        served_bytes(data, after_request=True) as (port, _errors),
         FaultProxy(port, downstream=Faults(reset_after=RESET_AT)) as proxy,
     ):
         with blocking_connection(proxy.port) as sock, rio.Rio(sock.fileno()) as rp:
+            sock.sendall(b"?")
             with pytest.raises(ConnectionResetError):
                 rio_read_all(rp, got)
             # The kernel reports a reset once; then the socket reads as closed.
