@@ -9,7 +9,8 @@ copy_tree() {
         --exclude='./src/csapp/_rio_c.c' --exclude='./src/csapp/_aiobuf_c.c' \
         --exclude='__pycache__' --exclude='./build' \
         --exclude='*.egg-info' --exclude='./.venv*' --exclude='./.mypy_cache' \
-        --exclude='./.hypothesis' --exclude='./.benchmarks' .) | (cd "$1" && tar xf -)
+        --exclude='./.hypothesis' --exclude='./.benchmarks' --exclude='./.nox' \
+        --exclude='./dist' --exclude='./.pytest_cache' --exclude='./.ruff_cache' .) | (cd "$1" && tar xf -)
 }
 
 # make_workdir NAME: a temporary work directory in $WORK, removed at exit
