@@ -10,6 +10,7 @@ import collections
 import os
 import random
 import socket
+import sys
 import threading
 import time
 from types import ModuleType
@@ -148,6 +149,79 @@ def test_iteration_from_threads(rio: ModuleType, pair: Tuple[socket.socket, sock
     join_all(threads + [sender], deadline)
     assert not errors, errors
     assert collections.Counter(got) == collections.Counter(lines)
+
+
+def test_readlines_is_one_stretch_while_others_iterate(rio: ModuleType) -> None:
+    """``readlines(hint)`` is one call: with other threads taking lines by
+    ``next()`` meanwhile, its lines are still consecutive in the stream.
+
+    The buffer holds thousands of whole lines, the case where the pure twin's
+    ``next()`` reads without the lock; its ``readlines`` once refilled that
+    lock-free store between its own lines and gave back a list with gaps
+    (found by the fuzzer; 20 of 20 trials here before the fix)."""
+    lines = [b"%06d\n" % i for i in range(20_000)]
+    for trial in range(5):
+        taken, rest = readlines_beside_iterators(rio, lines)
+        numbers = [int(line) for line in taken["bulk"]]
+        assert numbers == list(range(numbers[0], numbers[0] + len(numbers))), f"trial {trial}"
+        assert sum(map(len, taken["bulk"])) >= 40_000
+        everything = taken["bulk"] + taken["a"] + taken["b"]
+        assert len(set(everything)) == len(everything) == len(numbers) + 4_000
+        assert sorted(everything + rest.splitlines(keepends=True)) == lines[1:]
+
+
+def readlines_beside_iterators(
+    rio: ModuleType, lines: List[bytes]
+) -> Tuple[Dict[str, List[bytes]], bytes]:
+    """One thread calls ``readlines(40_000)`` while two take 2,000 lines each
+    by ``next()``, all from one Rio that holds whole lines; what each took,
+    and the rest of the stream."""
+    r, w = os.pipe()
+    writer = threading.Thread(target=write_and_close, args=(w, b"".join(lines)), daemon=True)
+    writer.start()
+    rp = rio.Rio(r, 1 << 20)
+    taken: Dict[str, List[bytes]] = {}
+    barrier = threading.Barrier(3, timeout=JOIN_TIMEOUT)
+
+    def bulk() -> None:
+        barrier.wait()
+        taken["bulk"] = rp.readlines(40_000)
+
+    def iterate(name: str) -> None:
+        barrier.wait()
+        taken[name] = [next(rp) for _ in range(2_000)]
+
+    interval = sys.getswitchinterval()
+    try:
+        assert rp.readline() == lines[0]  # the buffer now holds whole lines
+        threads = [
+            threading.Thread(target=bulk, daemon=True),
+            threading.Thread(target=iterate, args=("a",), daemon=True),
+            threading.Thread(target=iterate, args=("b",), daemon=True),
+        ]
+        sys.setswitchinterval(1e-6)  # the threads meet inside the calls
+        for t in threads:
+            t.start()
+        join_all(threads, time.monotonic() + JOIN_TIMEOUT)
+        sys.setswitchinterval(interval)
+        rest = rp.read()  # to EOF: the writer is done
+    finally:
+        sys.setswitchinterval(interval)
+        rp.close()
+        os.close(r)
+        writer.join(JOIN_TIMEOUT)
+    return taken, rest
+
+
+def write_and_close(fd: int, data: bytes) -> None:
+    """All of ``data`` to ``fd``, then close it (EOF for the reader)."""
+    with memoryview(data) as view:
+        sent = 0
+        try:
+            while sent < len(data):
+                sent += os.write(fd, view[sent:])
+        finally:
+            os.close(fd)
 
 
 def _random_op(rp: Any, rng: random.Random) -> Tuple[str, bytes]:

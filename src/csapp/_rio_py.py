@@ -532,10 +532,12 @@ class Rio:
         self._parts = [data]
         return data
 
-    def _read_more(self, data: bytearray, want: int = 0) -> int:
+    def _read_more(self, data: bytearray, want: int = 0, taken: int = 0) -> int:
         """One ``read`` appended to ``data`` (which is ``_parts[0]``), of the
-        size ``_refill_size`` gives; returns the count, 0 at EOF."""
-        pending = len(data)
+        size ``_refill_size`` gives; returns the count, 0 at EOF. ``taken``:
+        bytes at the front of ``data`` already given out by this call (the C
+        core would not hold them any more)."""
+        pending = len(data) - taken
         bufsize = self._bufsize
         if want <= bufsize and self._cap == bufsize and pending < bufsize:
             size = bufsize - pending  # what _refill_size gives, in the common case
@@ -745,33 +747,31 @@ class Rio:
         return self._call_locked(self._readlines, -1 if hint is None else _index(hint))
 
     def _readlines(self, hint: int) -> List[bytes]:
+        """The lines are cut from one gathered bytearray and leave the Rio
+        only at the end, by one assignment: ``_lines`` is not refilled
+        part-way, so no lock-free reader takes a line from between two of
+        this call's (the result is one contiguous stretch of the stream),
+        and whatever raises part-way leaves every byte buffered."""
+        data = self._gather()
         lines: List[bytes] = []
-        total = 0
-        try:
-            while True:
-                # Stored by C code (see the note at the top): a handler that
-                # raises as a line is returned finds it in ``lines``.
-                lines += map(self._readline, (-1,))
-                if not lines[-1]:
-                    lines[-1:] = map(self._line, (-1,))
-                    if not lines[-1]:
-                        lines.pop()
-                        return lines
-                total += len(lines[-1])
-                if 0 < hint <= total:
-                    return lines
-        except BaseException:
-            self._give_back(lines)
-            raise
-
-    def _give_back(self, lines: List[bytes]) -> None:
-        """Put ``lines`` back in front of everything buffered."""
-        head: List[Any] = [b"".join(lines)]
-        head += map(_bytesio_read, (self._lines,))  # stored by C code
-        head += self._parts
-        self._parts, self._lines, self._readline = head, _NO_LINES, _NO_LINES.readline
-        after = sum(map(len, head))
-        self._unread_capacity(after - len(head[0]), after)
+        start = scan = total = 0
+        while True:
+            cut = data.find(b"\n", scan) + 1
+            if not cut:
+                scan = len(data)
+                if self._read_more(data, 0, start):
+                    continue
+                if start == len(data):
+                    break
+                cut = len(data)  # EOF: a last line without a newline (then, as
+                # in C, one more read: a terminal gives more after its EOF)
+            lines.append(bytes(data[start:cut]))
+            total += cut - start
+            start = scan = cut
+            if 0 < hint <= total:
+                break
+        self._parts, self._lines, self._readline = self._split(data[start:])
+        return lines
 
     def __iter__(self) -> Iterator[bytes]:
         self._check_open()
