@@ -4,7 +4,8 @@ same programs without, side by side in one run, rounds interleaved, medians.
 * ``http``: ``http.server`` (HTTP/1.1 keep-alive, ``disable_nagle_algorithm =
   True`` on both) under ``wrk -t1 -c10``, a 100 B and a 64 KiB file, plain and
   TLS; the standard handler against csapp's (swapped in before ``http.server``
-  is imported, as a user does). Needs ``wrk`` and ``openssl`` (Debian).
+  is imported, as a user does), and the ceiling of any reader swap (the
+  cheapest reader, ``CeilingReader``). Needs ``wrk`` and ``openssl`` (Debian).
 * ``redis``: redis-py's asyncio client (no hiredis) against ``redis-server``:
   20,000 GETs of 100 B in pipelines of 100, and 10,000 sequential GETs;
   stock asyncio streams against ``csapp.aio.open_connection`` swapped in.
@@ -12,7 +13,10 @@ same programs without, side by side in one run, rounds interleaved, medians.
   ``csapp.makefile`` with and without a timeout, and a bare ``Rio`` on the
   descriptor (the timeout path must cost nothing while data is buffered).
 
-    python bench/real_apps.py [http] [redis] [lines] [--rounds N] [--seconds S]
+* ``http-profile``: each of the three ``http.server`` handlers profiled
+  under wrk: the share of the handler threads' time spent reading requests.
+
+    python bench/real_apps.py [http] [http-profile] [redis] [lines] [--rounds N] [--seconds S]
 
 Ratios are printed, never asserted; figures go in docs/benchmarks.md.
 """
@@ -29,7 +33,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Callable, Dict, List, Tuple
@@ -40,8 +43,36 @@ HERE = Path(__file__).resolve()
 # ------------------------------------------------------------ http.server
 
 
+class CeilingReader:
+    """The cheapest reader an ``http.server`` handler can have, for the
+    ceiling of any reader swap: one ``recv`` per request (wrk sends each
+    request whole and waits for the answer), its lines cut by
+    ``bytes.splitlines`` and handed out by ``list.pop``. Not a real reader:
+    a request split across two ``recv`` calls would be misread."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.recv = sock.recv
+        self.lines: List[bytes] = []
+
+    def readline(self, limit: int = -1) -> bytes:
+        if not self.lines:
+            data = self.recv(65536)
+            if not data:
+                return b""
+            self.lines = data.splitlines(keepends=True)
+            self.lines.reverse()
+        return self.lines.pop()
+
+    def close(self) -> None:
+        self.lines = []
+
+
 def serve_http(handler: str, tls: str, directory: str) -> None:
-    """The server side (a child process): ``http.server`` over ``directory``."""
+    """The server side (a child process): ``http.server`` over ``directory``
+    with the standard handler, csapp's, or the ceiling (``CeilingReader``).
+    With ``CSAPP_HTTP_PROFILE=path`` every request is profiled (cProfile,
+    per thread) and the merged stats go to ``path`` on SIGTERM."""
+    import signal
     import socketserver
     import ssl
     from functools import partial
@@ -52,17 +83,47 @@ def serve_http(handler: str, tls: str, directory: str) -> None:
         socketserver.StreamRequestHandler = csapp.socketserver.StreamRequestHandler  # type: ignore[misc]
     import http.server
 
+    profile_path = os.environ.get("CSAPP_HTTP_PROFILE")
+    profiles: List[object] = []
+
     class Handler(http.server.SimpleHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
         disable_nagle_algorithm = True
 
+        def setup(self) -> None:
+            super().setup()
+            if handler == "ceiling":
+                self.rfile.close()
+                self.rfile = CeilingReader(self.connection)  # type: ignore[assignment]
+
+        def handle(self) -> None:
+            if not profile_path:
+                return super().handle()
+            import cProfile
+
+            profiler = cProfile.Profile(time.thread_time)  # CPU, not waits
+            try:
+                profiler.runcall(super().handle)
+            finally:
+                profiles.append(profiler)  # the connection is over
+
         def log_message(self, *args: object) -> None:
             pass
 
+    def dump(*_: object) -> None:
+        import pstats
+
+        if profiles:
+            pstats.Stats(*profiles).dump_stats(profile_path)  # type: ignore[arg-type]
+        os._exit(0)
+
+    if profile_path:
+        signal.signal(signal.SIGTERM, dump)
     server = http.server.ThreadingHTTPServer(
         ("127.0.0.1", 0), partial(Handler, directory=directory)
     )
     server.daemon_threads = True
+    server.handle_error = lambda *args: None  # type: ignore[method-assign]  # wrk's last resets
     if tls != "-":
         cert, key = tls.split(",")
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -83,10 +144,23 @@ def wrk_rate(url: str, seconds: float) -> float:
     return float(match.group(1))
 
 
-def bench_http(rounds: int, seconds: float) -> List[str]:
-    for program in ("wrk", "openssl"):
-        if shutil.which(program) is None:
-            return [f"http: {program} is not installed (apt-get install {program})"]
+HANDLERS = ("stdlib", "csapp", "ceiling")
+
+
+def start_http(
+    handler: str, tls: str, work: Path, env: Dict[str, str]
+) -> Tuple[subprocess.Popen[bytes], int]:
+    proc = subprocess.Popen(
+        [sys.executable, str(HERE), "--serve-http", handler, tls, str(work)],
+        stdout=subprocess.PIPE, env={**os.environ, **env},
+    )  # fmt: skip
+    assert proc.stdout is not None
+    return proc, int(proc.stdout.readline())
+
+
+def http_files() -> Tuple[Path, str]:
+    """A directory with the served files and a self-signed certificate; the
+    ``tls`` argument of ``serve_http`` for it."""
     work = Path(tempfile.mkdtemp(prefix="csapp-http-"))
     (work / "100B").write_bytes(b"x" * 100)
     (work / "64KiB").write_bytes(os.urandom(64 << 10))
@@ -96,22 +170,34 @@ def bench_http(rounds: int, seconds: float) -> List[str]:
          "-keyout", str(key), "-out", str(cert), "-subj", "/CN=localhost"],
         check=True, capture_output=True,
     )  # fmt: skip
+    return work, f"{cert},{key}"
+
+
+def missing_http_tools() -> List[str]:
+    return [
+        f"http: {program} is not installed (apt-get install {program})"
+        for program in ("wrk", "openssl")
+        if shutil.which(program) is None
+    ]
+
+
+def bench_http(rounds: int, seconds: float) -> List[str]:
+    """stdlib, csapp and the ceiling, rounds interleaved; ratios to stdlib."""
+    missing = missing_http_tools()
+    if missing:
+        return missing
+    work, tls_files = http_files()
     rates: Dict[Tuple[str, str, str], List[float]] = {}
     lines = []
     for scheme in ("http", "https"):
         servers = {}
         try:
-            for handler in ("stdlib", "csapp"):
-                tls = f"{cert},{key}" if scheme == "https" else "-"
-                proc = subprocess.Popen(
-                    [sys.executable, str(HERE), "--serve-http", handler, tls, str(work)],
-                    stdout=subprocess.PIPE,
-                )
-                assert proc.stdout is not None
-                servers[handler] = (proc, int(proc.stdout.readline()))
+            for handler in HANDLERS:
+                tls = tls_files if scheme == "https" else "-"
+                servers[handler] = start_http(handler, tls, work, {})
             for name in ("100B", "64KiB"):
                 for r in range(rounds):
-                    order = ["stdlib", "csapp"] if r % 2 == 0 else ["csapp", "stdlib"]
+                    order = HANDLERS[r % 3 :] + HANDLERS[: r % 3]
                     for handler in order:
                         url = f"{scheme}://127.0.0.1:{servers[handler][1]}/{name}"
                         rate = wrk_rate(url, seconds)
@@ -121,12 +207,50 @@ def bench_http(rounds: int, seconds: float) -> List[str]:
                 proc.kill()
                 proc.wait()
         for name in ("100B", "64KiB"):
-            std = statistics.median(rates[(scheme, name, "stdlib")])
-            ours = statistics.median(rates[(scheme, name, "csapp")])
+            med = {h: statistics.median(rates[(scheme, name, h)]) for h in HANDLERS}
+            std = med["stdlib"]
             lines.append(
-                f"http.server {scheme:5} {name:6} stdlib {std:9.0f} req/s   "
-                f"csapp {ours:9.0f} req/s   {ours / std:.2f}x"
+                f"http.server {scheme:5} {name:6} stdlib {std:7.0f} req/s   "
+                f"csapp {med['csapp']:7.0f} req/s {med['csapp'] / std:.2f}x   "
+                f"ceiling {med['ceiling']:7.0f} req/s {med['ceiling'] / std:.2f}x"
             )
+    shutil.rmtree(work)
+    return lines
+
+
+def profile_http(seconds: float) -> List[str]:
+    """Each handler profiled (cProfile in every handler thread) under wrk,
+    plain, 100 B: the share of the handler threads' CPU time spent reading the request
+    (every ``readline`` of the handler's ``rfile``, with what it calls)."""
+    import pstats
+
+    missing = missing_http_tools()
+    if missing:
+        return missing
+    work, _ = http_files()
+    lines = []
+    for handler in HANDLERS:
+        path = work / f"{handler}.prof"
+        proc, port = start_http(handler, "-", work, {"CSAPP_HTTP_PROFILE": str(path)})
+        try:
+            wrk_rate(f"http://127.0.0.1:{port}/100B", seconds)
+            time.sleep(1.0)  # the handlers see wrk's connections close
+        finally:
+            proc.terminate()
+            proc.wait(30)
+        stats = pstats.Stats(str(path))
+        table = stats.stats  # type: ignore[attr-defined]
+        total = sum(tt for (_, _, tt, _, _) in table.values())
+        reading = sum(
+            ct
+            for (filename, _, func), (_, _, _, ct, _) in table.items()
+            if (func == "readline" and filename == HERE.as_posix())  # CeilingReader
+            or ("method 'readline'" in func and ("Buffered" in func or "Rio" in func))
+        )
+        lines.append(
+            f"http.server profile {handler:8} reading {reading / total:6.1%} of "
+            f"{total:.2f} s of CPU in the handlers"
+        )
     shutil.rmtree(work)
     return lines
 
@@ -157,6 +281,12 @@ async def redis_run(port: int, pipelined: bool) -> float:
         await client.aclose()
 
 
+def spread(ours: List[float], theirs: List[float]) -> str:
+    """The lowest and highest of the per-round ratios (rounds ran side by side)."""
+    ratios = [a / b for a, b in zip(ours, theirs)]
+    return f"{min(ratios):.2f}–{max(ratios):.2f}"
+
+
 def bench_redis(rounds: int) -> List[str]:
     if shutil.which("redis-server") is None:
         return ["redis: redis-server is not installed (apt-get install redis-server)"]
@@ -173,6 +303,9 @@ def bench_redis(rounds: int) -> List[str]:
     rates: Dict[Tuple[str, str], List[float]] = {}
     try:
         time.sleep(0.5)
+        for kind in ("stock", "csapp"):  # a warm-up round, not counted
+            asyncio.open_connection = stock if kind == "stock" else csapp.aio.open_connection  # type: ignore[assignment]
+            asyncio.run(redis_run(port, True))
         for r in range(rounds):
             for kind in ["stock", "csapp"] if r % 2 == 0 else ["csapp", "stock"]:
                 asyncio.open_connection = (  # type: ignore[assignment]
@@ -191,7 +324,8 @@ def bench_redis(rounds: int) -> List[str]:
         ours = statistics.median(rates[(mode, "csapp")])
         lines.append(
             f"redis-py {mode:10} asyncio {std:9.0f} GET/s   csapp.aio {ours:9.0f} GET/s   "
-            f"{ours / std:.2f}x"
+            f"{ours / std:.2f}x   (per-round ratios "
+            f"{spread(rates[(mode, 'csapp')], rates[(mode, 'stock')])})"
         )
     return lines
 
@@ -200,28 +334,32 @@ def bench_redis(rounds: int) -> List[str]:
 
 
 def line_rate(make_reader: Callable[[socket.socket], object], count: int) -> float:
+    """Lines per second read by ``make_reader(sock)``'s ``readline``; the
+    lines come from a forked child process (a sender thread would take the
+    GIL from the reader being measured)."""
     a, b = socket.socketpair()
     line = b"x" * 63 + b"\n"
     block = line * 1024
-
-    def send() -> None:
-        for _ in range(count // 1024):
-            b.sendall(block)
-        b.shutdown(socket.SHUT_WR)
-
-    sender = threading.Thread(target=send)
+    pid = os.fork()
+    if pid == 0:  # the sender
+        try:
+            a.close()
+            for _ in range(count // 1024):
+                b.sendall(block)
+            b.shutdown(socket.SHUT_WR)
+        finally:
+            os._exit(0)
+    b.close()
     reader = make_reader(a)
-    started = time.perf_counter()
-    sender.start()
     readline = reader.readline  # type: ignore[attr-defined]
     got = 0
+    started = time.perf_counter()
     while readline():
         got += 1
     elapsed = time.perf_counter() - started
-    sender.join()
+    os.waitpid(pid, 0)
     reader.close()  # type: ignore[attr-defined]
     a.close()
-    b.close()
     assert got == count // 1024 * 1024
     return got / elapsed
 
@@ -244,6 +382,8 @@ def bench_lines(rounds: int) -> List[str]:
         "csapp.makefile(sock), timeout 10": lambda s: csapp.makefile(timed(10)(s)),
     }
     rates: Dict[str, List[float]] = {}
+    for name in readers:  # a warm-up round, not counted (the first rounds ran slow)
+        line_rate(readers[name], 1 << 18)
     for r in range(rounds):
         names = list(readers) if r % 2 == 0 else list(reversed(readers))
         for name in names:
@@ -268,6 +408,8 @@ def main(argv: List[str]) -> int:
     for which in args.which:
         if which == "http":
             out = bench_http(args.rounds, args.seconds)
+        elif which == "http-profile":
+            out = profile_http(args.seconds)
         elif which == "redis":
             out = bench_redis(args.rounds)
         else:
