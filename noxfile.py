@@ -48,13 +48,14 @@ def tests(session: nox.Session) -> None:
 
 @nox.session(python=PYTHONS[-1])
 def lint(session: nox.Session) -> None:
-    """ruff check, ruff format --check, mypy --strict on src/, stubtest of the extension."""
+    """ruff check, ruff format --check, mypy --strict on src/ and the bench harness,
+    stubtest of the extension."""
     session.install(".[lint]", env={"CSAPP_REQUIRE_EXTENSIONS": "1"})
     paths = ["src", "tests", "bench", "examples", "scripts", "fuzz", "noxfile.py", "setup.py"]
     session.run("ruff", "check", *paths)
     session.run("ruff", "format", "--check", *paths)
     session.run("mypy")
-    session.run("python", "-m", "mypy.stubtest", "csapp._rio_c", "csapp._aiobuf_c")
+    session.run("python", "-m", "mypy.stubtest", "csapp._rio_c", "csapp.aio._buffer_c")
 
 
 @nox.session(python=PYTHONS[-1])

@@ -1,7 +1,7 @@
-"""Build csapp: the Cython extensions ``csapp._rio_c`` and ``csapp._aiobuf_c`` over
-the C core in ``csrc/``.
+"""Build csapp: the Cython extensions (every ``.pyx`` under ``src/``:
+``csapp._rio_c``, ``csapp.aio._buffer_c``) over the C core in ``csrc/``.
 
-Switches (read here and by ``csapp._rio`` at import):
+Switches (``csapp/_switches.py``, read here and by the choosers at import):
   CSAPP_NO_EXTENSIONS=1       build no extension: the pure-Python twin only.
   CSAPP_REQUIRE_EXTENSIONS=1  a failed compile is an error (CI sets it);
                               without it a failed compile warns and installs
@@ -9,6 +9,7 @@ Switches (read here and by ``csapp._rio`` at import):
   CSAPP_DEBUG_BUILD=1         compile with -O1 -g and ASan/UBSan.
 """
 
+import glob
 import os
 import runpy
 import sys
@@ -16,15 +17,15 @@ import sys
 from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 
-# The switches are parsed by the package's own csapp/_shared.py (run as a
+# The switches are parsed by the package's own csapp/_switches.py (run as a
 # file: importing csapp here would import the extension being built).
 HERE = os.path.dirname(os.path.abspath(__file__))
-SHARED = runpy.run_path(os.path.join(HERE, "src", "csapp", "_shared.py"))
-flag = SHARED["env_flag"]
+SWITCHES = runpy.run_path(os.path.join(HERE, "src", "csapp", "_switches.py"))
+flag = SWITCHES["env_flag"]
 
-NO_EXTENSIONS = flag(SHARED["NO_EXTENSIONS"])
-REQUIRE_EXTENSIONS = flag(SHARED["REQUIRE_EXTENSIONS"])
-DEBUG_BUILD = flag(SHARED["DEBUG_BUILD"])
+NO_EXTENSIONS = flag(SWITCHES["NO_EXTENSIONS"])
+REQUIRE_EXTENSIONS = flag(SWITCHES["REQUIRE_EXTENSIONS"])
+DEBUG_BUILD = flag(SWITCHES["DEBUG_BUILD"])
 
 if NO_EXTENSIONS and REQUIRE_EXTENSIONS:
     sys.exit("csapp: CSAPP_NO_EXTENSIONS and CSAPP_REQUIRE_EXTENSIONS are both set")
@@ -75,18 +76,20 @@ def extensions():
         sanitize = "-fsanitize=address,undefined"
         compile_args = ["-O1", "-g", "-fno-omit-frame-pointer", sanitize, "-std=c11"]
         link_args = [sanitize]
-    # The RIO twin and csapp.aio's buffer, each over the same C core.
+    # Every .pyx under src/ (the RIO twin, csapp.aio's buffer), each over the
+    # same C core; the module's name is its path.
+    pyx_files = sorted(glob.glob("src/csapp/**/*.pyx", recursive=True))
     exts = [
         Extension(
-            name,
-            sources=[f"src/csapp/{name.split('.')[-1]}.pyx", "csrc/rio.c"],
+            os.path.splitext(os.path.relpath(path, "src"))[0].replace(os.sep, "."),
+            sources=[path, "csrc/rio.c"],
             include_dirs=["csrc"],
             depends=["csrc/rio.h", "csrc/rio.pxd"],
             extra_compile_args=compile_args,
             extra_link_args=link_args,
             define_macros=[("_GNU_SOURCE", "1")],
         )
-        for name in ("csapp._rio_c", "csapp._aiobuf_c")
+        for path in pyx_files
     ]
     try:
         from Cython.Build import cythonize

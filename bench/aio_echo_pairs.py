@@ -1,6 +1,6 @@
 """Issue 12's asyncio request/response targets alone, in one interleaved run.
 
-The same servers and C load generator as ``csapp bench --only echo`` (64 B
+The same servers and C load generator as ``python -m bench --only echo`` (64 B
 request/response, N = 10 and 100, 2 s a case, pinned to one CPU), only the
 asyncio pairs, alternating their order each round; prints the medians and
 the ratios the targets name:
@@ -10,8 +10,8 @@ the ratios the targets name:
 * the asyncio peer with only its ``start_server`` import swapped to
   ``csapp.aio`` ÷ asyncio streams (no target: what the one-line swap gives).
 
-    python bench/aio_echo_pairs.py [ROUNDS]
-    python bench/aio_echo_pairs.py --cpu     # where each server's time goes
+    python -m bench.aio_echo_pairs [ROUNDS]
+    python -m bench.aio_echo_pairs --cpu     # where each server's time goes
 
 ``--cpu`` runs each server once per N (3 s) and prints its user and system
 CPU time per request, from ``/proc/PID/stat`` (the server found with ``ss``):
@@ -28,9 +28,9 @@ import subprocess
 import sys
 from typing import Dict, List, Tuple
 
-from csapp.benchmarks import echo_workload
-from csapp.benchmarks.core import pin_to_one_cpu
-from csapp.benchmarks.server_process import ServerSpec, ours, python_peers, running
+from bench.harness import echo_workload
+from bench.harness.core import pin_to_one_cpu
+from bench.harness.server_process import ServerSpec, ours, python_peers, running
 
 NAMES = [
     "csapp asyncio [c]",

@@ -16,7 +16,7 @@ from typing import Dict, List, Tuple
 import pytest
 
 import csapp
-from csapp.benchmarks.core import pin_to_one_cpu
+from bench.harness.core import pin_to_one_cpu
 
 # group -> [(name, median seconds)]
 _MEDIANS: Dict[str, List[Tuple[str, float]]] = {}

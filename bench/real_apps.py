@@ -16,7 +16,7 @@ same programs without, side by side in one run, rounds interleaved, medians.
 * ``http-profile``: each of the three ``http.server`` handlers profiled
   under wrk: the share of the handler threads' time spent reading requests.
 
-    python bench/real_apps.py [http] [http-profile] [redis] [lines] [--rounds N] [--seconds S]
+    python -m bench.real_apps [http] [http-profile] [redis] [lines] [--rounds N] [--seconds S]
 
 Ratios are printed, never asserted; figures go in docs/benchmarks.md.
 """

@@ -3,9 +3,9 @@
 Runs the standard library's line-echo handler, the same handler on
 ``csapp.socketserver.StreamRequestHandler``, and the ceiling (no ``rfile``:
 one ``recv`` and one ``sendall`` per request) under the C load generator,
-alternating, pinned to one CPU as ``csapp bench`` is; prints the medians.
+alternating, pinned to one CPU as ``python -m bench`` is; prints the medians.
 
-    python bench/socketserver_ceiling.py [ROUNDS]
+    python -m bench.socketserver_ceiling [ROUNDS]
 """
 
 from __future__ import annotations
@@ -14,11 +14,11 @@ import statistics
 import sys
 from typing import Dict, List
 
-from csapp.benchmarks.core import pin_to_one_cpu
-from csapp.benchmarks.echo_workload import rr_case
-from csapp.benchmarks.server_process import ServerSpec, running
+from bench.harness.core import pin_to_one_cpu
+from bench.harness.echo_workload import rr_case
+from bench.harness.server_process import PEERS, ServerSpec, running
 
-PEER = (sys.executable, "-m", "csapp.benchmarks.peers")
+PEER = (sys.executable, PEERS)
 SPECS = [
     ServerSpec("stdlib handler", PEER + ("socketserver", "0")),
     ServerSpec("csapp handler", PEER + ("csapp-socketserver", "0")),

@@ -7,7 +7,7 @@ from types import ModuleType
 
 import pytest
 
-from csapp.benchmarks import lines_workload
+from bench.harness import lines_workload
 
 SIZE = int(os.environ.get("CSAPP_BENCH_BYTES", str(16 << 20)))
 CELLS = [(label, kind) for label in lines_workload.LINE_SIZES for kind in lines_workload.SOURCES]

@@ -1,9 +1,9 @@
 """Workloads 2-5 under pytest-benchmark: copy, echo request/response, bulk echo,
-memory. The cases are those of ``csapp bench`` (``csapp.benchmarks``); each
+memory. The cases are those of ``python -m bench`` (``bench.harness``); each
 round measures a rate inside it, and the summary prints the medians and their
 ratios to ``cat`` (copy) or the C threaded echo server (echo). Unlike
-``csapp bench``, a case's rounds run back to back, not rotated among peers:
-prefer ``csapp bench`` for the published figures.
+``python -m bench``, a case's rounds run back to back, not rotated among peers:
+prefer ``python -m bench`` for the published figures.
 
 Sizes: ``CSAPP_BENCH_COPY_MIB`` (64), ``CSAPP_BENCH_ECHO_SECONDS`` (2),
 ``CSAPP_BENCH_BULK_MIB`` (32), ``CSAPP_BENCH_IDLE`` (1000 connections),
@@ -18,10 +18,10 @@ from typing import Dict, Tuple
 import pytest
 
 import csapp
-from conftest import IMPLS
-from csapp.benchmarks import copy_workload, echo_workload, memory_workload
-from csapp.benchmarks.core import Case
-from csapp.benchmarks.server_process import OUR_MODES, ServerSpec, server_specs
+from bench.conftest import IMPLS
+from bench.harness import copy_workload, echo_workload, memory_workload
+from bench.harness.core import Case
+from bench.harness.server_process import OUR_MODES, ServerSpec, server_specs
 
 COPY_MIB = int(os.environ.get("CSAPP_BENCH_COPY_MIB", "64"))
 ECHO_SECONDS = float(os.environ.get("CSAPP_BENCH_ECHO_SECONDS", "2"))

@@ -13,7 +13,7 @@ stream's prefix, and after the last call the rest is read to EOF and the
 whole must be the stream.
 
 Half the inputs drive the two ``StreamBuffer`` twins instead
-(``csapp._aiobuf_c``, ``csapp._aiobuf_py``) in the same lockstep, against a
+(``csapp.aio._buffer_c``, ``csapp.aio._buffer_py``) in the same lockstep, against a
 model of what they buffer.
 
 Run: ``python fuzz/atheris_rio.py [libFuzzer options] [corpus dir]``
@@ -34,11 +34,13 @@ from typing import Any, Callable, List, Optional, Tuple
 import atheris
 
 with atheris.instrument_imports(include=["csapp"]):
-    from csapp import _aiobuf_py, _rio_py, _shared
+    from csapp import _rio_py, _shared
+    from csapp.aio import _buffer_py
 
 # The compiled twins: no Python bytecode to instrument. A missing extension is
 # an error here: comparing the Python twin with itself would prove nothing.
-from csapp import _aiobuf_c, _rio_c
+from csapp import _rio_c
+from csapp.aio import _buffer_c
 
 MAXLINE = _shared.MAXLINE
 HUGE = 1 << 62
@@ -63,7 +65,7 @@ def load_planted(env: str, default: ModuleType) -> ModuleType:
 
 
 PY = load_planted("CSAPP_FUZZ_PY_TWIN", _rio_py)
-AIOBUF_PY = load_planted("CSAPP_FUZZ_AIOBUF_PY_TWIN", _aiobuf_py)
+AIOBUF_PY = load_planted("CSAPP_FUZZ_AIOBUF_PY_TWIN", _buffer_py)
 TWINS = (("c", _rio_c), ("py", PY))
 
 
@@ -201,12 +203,12 @@ def pick_call(fdp: Any, bufsize: int) -> Call:
 
         def echo(s: Side) -> Tuple[Any, bytes]:
             try:
-                count, state = s.rio._echo_lines(s.rp, s.ofd_w, once)
+                count, state = s.rio._rio_echo(s.rp, s.ofd_w, once)
             finally:
                 out = s.echoed()
             return (count, state, out), out
 
-        return f"_echo_lines(once={once})", echo
+        return f"_rio_echo(once={once})", echo
     if op == 14:
         # Wrong arguments: both twins must refuse them with the same words.
         bad: List[Tuple[str, Callable[[Side], Any]]] = [
@@ -324,7 +326,7 @@ SEPARATORS = (b"\n", b"\r\n", b"ab", b"", b"\n\n", b"xyz")
 
 def fuzz_aiobuf(fdp: Any) -> None:
     data = take_stream(fdp)
-    bufs = [_aiobuf_c.StreamBuffer(), AIOBUF_PY.StreamBuffer()]
+    bufs = [_buffer_c.StreamBuffer(), AIOBUF_PY.StreamBuffer()]
     model = bytearray()  # what both buffer
     fed = 0  # bytes of data fed to both
     log: List[str] = [f"{len(data)} bytes"]

@@ -208,7 +208,7 @@ make_venv() {
     (cd "$WORK/tree" && CSAPP_REQUIRE_EXTENSIONS=1 "$VENV/bin/python" -m pip install -q \
         ".[fuzz]" >"$WORK/pip.log" 2>&1) || {
         echo "fuzz.sh: pip install .[fuzz] failed:"; tail -20 "$WORK/pip.log"; return 1; }
-    "$VENV/bin/python" -c 'import atheris, csapp._rio_c, csapp._aiobuf_c' || {
+    "$VENV/bin/python" -c 'import atheris, csapp._rio_c, csapp.aio._buffer_c' || {
         echo "fuzz.sh: the venv lacks atheris or the compiled twins"; return 1; }
 }
 
@@ -243,7 +243,7 @@ atheris_main() {
     fi
     echo "fuzz.sh: atheris: $(stat "$WORK/atheris/log" number_of_executed_units) executions" \
          "in $((SECONDS - started)) s ($(stat "$WORK/atheris/log" average_exec_per_sec)/s)," \
-         "$(cov "$WORK/atheris/log") (Python edges of csapp._rio_py, _aiobuf_py, _shared)," \
+         "$(cov "$WORK/atheris/log") (Python edges of csapp._rio_py, csapp.aio._buffer_py, _shared)," \
          "$(ls "$WORK/atheris/corpus" | wc -l) inputs"
 }
 
@@ -271,13 +271,14 @@ plant() {
         py-line-limit)  # _rio_py: exactly `limit` bytes buffered, no newline: reads on
             file=_rio_py.py
             sed -i 's/^            if not cut and 0 <= limit <= len(data):/            if not cut and 0 <= limit < len(data):/' "$dir/$file" ;;
-        aiobuf-py-lineb)  # _aiobuf_py: take_lineb waits for one byte more than maxlen - 1
-            file=_aiobuf_py.py
+        aiobuf-py-lineb)  # aio/_buffer_py: take_lineb waits for one byte more than maxlen - 1
+            file=_buffer_py.py
             sed -i 's/^        if len(self) >= span or at_eof:/        if len(self) > span or at_eof:/' "$dir/$file" ;;
     esac
     local orig
     case $file in
         rio.c|rio.h) orig="$ROOT/csrc/$file" ;;
+        _buffer_py.py) orig="$ROOT/src/csapp/aio/$file" ;;
         *) orig="$ROOT/src/csapp/$file" ;;
     esac
     if cmp -s "$orig" "$dir/$file"; then
@@ -309,9 +310,11 @@ self_test() {
         for name in py-line-limit aiobuf-py-lineb; do
             dir="$WORK/$name"
             mkdir -p "$dir"
-            local file=_rio_py.py var=CSAPP_FUZZ_PY_TWIN
-            if [ $name = aiobuf-py-lineb ]; then file=_aiobuf_py.py; var=CSAPP_FUZZ_AIOBUF_PY_TWIN; fi
-            cp "$ROOT/src/csapp/$file" "$dir/"
+            local file=_rio_py.py var=CSAPP_FUZZ_PY_TWIN package="$ROOT/src/csapp"
+            if [ $name = aiobuf-py-lineb ]; then
+                file=_buffer_py.py var=CSAPP_FUZZ_AIOBUF_PY_TWIN package="$ROOT/src/csapp/aio"
+            fi
+            cp "$package/$file" "$dir/"
             plant "$name" "$dir" || { status=1; continue; }
             started=$SECONDS
             if run_atheris "$dir" "$SELFTEST_SECONDS" "$var=$dir/$file"; then

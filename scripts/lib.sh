@@ -6,7 +6,7 @@
 copy_tree() {
     mkdir -p "$1"
     (cd "$ROOT" && tar cf - --exclude='./.git' --exclude='*.so' \
-        --exclude='./src/csapp/_rio_c.c' --exclude='./src/csapp/_aiobuf_c.c' \
+        --exclude='./src/csapp/_rio_c.c' --exclude='./src/csapp/aio/_buffer_c.c' \
         --exclude='__pycache__' --exclude='./build' \
         --exclude='*.egg-info' --exclude='./.venv*' --exclude='./.mypy_cache' \
         --exclude='./.hypothesis' --exclude='./.benchmarks' --exclude='./.nox' \

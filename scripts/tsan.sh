@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Data races in the compiled extensions under ThreadSanitizer.
 #
-# Builds csapp._rio_c and csapp._aiobuf_c with -fsanitize=thread in a
+# Builds csapp._rio_c and csapp.aio._buffer_c with -fsanitize=thread in a
 # throwaway copy of the tree (the in-place build others use is not touched),
 # then runs the threaded tests with the TSan runtime preloaded into the
 # interpreter:
@@ -24,7 +24,7 @@
 # "ERROR: ThreadSanitizer: SEGV" it leaves in the report file.
 #
 # It fails if pytest fails or if any TSan report involves csapp's code: a report
-# with a stack through _rio_c, _aiobuf_c or csrc/rio.c. Reports in interpreter
+# with a stack through _rio_c, _buffer_c or csrc/rio.c. Reports in interpreter
 # or libc frames only are counted and printed as noise (the interpreter is not
 # instrumented, so TSan sees only what it does through intercepted libc calls).
 #
@@ -84,14 +84,14 @@ make_workdir tsan
 # build DEST: the TSan-instrumented extensions, in place inside DEST.
 build() {
     # The generated C files go, so Cython regenerates both from this copy's
-    # .pyx (lib.sh copies _aiobuf_c.c): what is compiled is the source under test.
-    rm -f "$1"/src/csapp/_rio_c.c "$1"/src/csapp/_aiobuf_c.c
+    # .pyx (lib.sh leaves them out too): what is compiled is the source under test.
+    rm -f "$1"/src/csapp/_rio_c.c "$1"/src/csapp/aio/_buffer_c.c
     (cd "$1" && CFLAGS="-fsanitize=thread -g -fno-omit-frame-pointer" \
         LDFLAGS="-fsanitize=thread" CSAPP_REQUIRE_EXTENSIONS=1 \
         "$PYEXE" setup.py build_ext --inplace >build.log 2>&1) || {
         echo "tsan.sh: the TSan build failed:"; tail -30 "$1/build.log"; return 1; }
     local so syms
-    for so in "$1"/src/csapp/_rio_c*.so "$1"/src/csapp/_aiobuf_c*.so; do
+    for so in "$1"/src/csapp/_rio_c*.so "$1"/src/csapp/aio/_buffer_c*.so; do
         [ -e "$so" ] || { echo "tsan.sh: $so was not built"; return 1; }
         # Instrumented, not merely linked: the compiler's calls into the runtime.
         # (Not piped into grep -q: with pipefail, an early exit is a failure.)
@@ -122,7 +122,7 @@ tsan_env() {
 probe() {
     local where line
     where=$(tsan_env "$1" "$2" "$PYEXE" -c \
-        'import csapp._rio_c as r, csapp._aiobuf_c as a; print(r.__file__); print(a.__file__)') || {
+        'import csapp._rio_c as r, csapp.aio._buffer_c as a; print(r.__file__); print(a.__file__)') || {
         echo "tsan.sh: the instrumented modules do not import under LD_PRELOAD=$LIBTSAN"; return 1; }
     while read -r line; do
         case "$line" in

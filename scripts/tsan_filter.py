@@ -9,7 +9,7 @@ intercepts (memcpy, read, pthread_*...), whoever called them.
 
 * A report is ours, and a failure, when any of its stacks (either access, the
   location's allocation, a mutex's creation) passes through csapp's compiled
-  code: the Cython modules _rio_c / _aiobuf_c or the C core csrc/rio.c. A race
+  code: the Cython modules _rio_c / aio/_buffer_c or the C core csrc/rio.c. A race
   between our code and the interpreter counts as ours: our code is one side.
 * A report whose stacks never touch that code is the interpreter's (or libc's)
   own: counted and shown as noise, not a failure.
@@ -30,7 +30,7 @@ import re
 import sys
 from typing import Counter, Dict, List, Tuple
 
-OURS = re.compile(r"_rio_c|_aiobuf_c|csrc/|\brio\.c\b|\bcsapp_[a-z_]+\b")
+OURS = re.compile(r"_rio_c|_buffer_c|csrc/|\brio\.c\b|\bcsapp_[a-z_]+\b")
 DELIM = re.compile(r"^=+$")
 HEAD = re.compile(r"^WARNING: ThreadSanitizer: (.+?)(?: \(pid=\d+\))?$")
 UNRESTORED = "failed to restore the stack"

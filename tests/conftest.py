@@ -9,12 +9,12 @@ from typing import Iterator
 import pytest
 
 import csapp
-from csapp._shared import REQUIRE_EXTENSIONS, env_flag
-from rioutil import TWINS, Fds, Watchdog
+from csapp._switches import REQUIRE_EXTENSIONS, env_flag
+from support.rioutil import TWINS, Fds, Watchdog
 
 # The helper modules are plugins: their fixtures (``impl``, ``start_server``,
 # ``shared_servers``) reach every test without an import.
-pytest_plugins = ["netutil", "aioutil", "figures", "tlsutil"]
+pytest_plugins = ["support.netutil", "support.aioutil", "support.figures", "support.tlsutil"]
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -70,7 +70,7 @@ from typing import Any, AsyncIterator, Awaitable, Callable, Dict, Iterator, List
 
 import pytest
 
-from aioutil import LoopFactory, SocketReader, run, socket_reader
+from support.aioutil import LoopFactory, SocketReader, run, socket_reader
 
 pytestmark = pytest.mark.usefixtures("watchdog")
 

@@ -1,4 +1,4 @@
-"""The benchmarks' Python peer servers (``csapp.benchmarks.peers``) echo what
+"""The benchmarks' Python peer servers (``bench/harness/peers.py``) echo what
 they are sent, byte for byte: a ratio against a peer that drops or mangles
 bytes would mean nothing. The C server is left out (it needs the compiler)."""
 
@@ -9,8 +9,8 @@ import threading
 
 import pytest
 
-from csapp.benchmarks.server_process import ServerSpec, python_peers, running
-from netutil import recv_exactly
+from bench.harness.server_process import ServerSpec, python_peers, running
+from support.netutil import recv_exactly
 
 PYTHON_PEERS = python_peers()
 

@@ -60,8 +60,10 @@ def test_example_runs(
     ):
         monkeypatch.setattr(csapp, attr, getattr(rio, attr))
     twin = "c" if rio is csapp.IMPLEMENTATIONS.get("c") else "python"
-    if twin in csapp.aio.BUFFERS:
-        monkeypatch.setattr(csapp.aio.reader, "StreamBuffer", csapp.aio.BUFFERS[twin])
+    if twin in csapp.aio.IMPLEMENTATIONS:
+        monkeypatch.setattr(
+            csapp.aio.reader, "StreamBuffer", csapp.aio.IMPLEMENTATIONS[twin].StreamBuffer
+        )
     namespace: Dict[str, object] = {"__name__": "__docs__"}
     if language == "python":
         exec(compile(code, name, "exec"), namespace)

@@ -1,6 +1,6 @@
 """csapp.echo over a socketpair, under both RIO implementations.
 
-The echo module's ``Rio`` and ``echo_lines`` are swapped for the
+The echo module's ``Rio`` and ``rio_echo`` are swapped for the
 implementation under test (the ``rio`` fixture of conftest.py); write(2)
 calls are counted, which shows that buffered lines go back in one write.
 """
@@ -21,8 +21,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import csapp
+from csapp._shared import MSG_CLOSED
 
-echo_module = importlib.import_module("csapp.echo")
+echo_module = importlib.import_module("csapp.echo_service")
 TIMEOUT = 10.0
 
 
@@ -50,7 +51,7 @@ class CountingWrites:
 def writes(rio: ModuleType, monkeypatch: pytest.MonkeyPatch) -> CountingWrites:
     """echo over the implementation under test: the loop in C for "c"."""
     monkeypatch.setattr(echo_module, "Rio", rio.Rio)
-    monkeypatch.setattr(echo_module, "echo_lines", rio._echo_lines)
+    monkeypatch.setattr(echo_module, "rio_echo", rio._rio_echo)
     return CountingWrites()
 
 
@@ -287,12 +288,12 @@ def test_echo_survives_a_signal_storm(writes: CountingWrites) -> None:
 def test_the_compiled_echo_loop_checks_its_arguments() -> None:
     rio_c = pytest.importorskip("csapp._rio_c")
     with pytest.raises(TypeError):
-        rio_c._echo_lines(object(), 1)
+        rio_c._rio_echo(object(), 1)
     a, b = socket.socketpair()
     with a, b:
         rp = rio_c.Rio(a.fileno())
         with pytest.raises(OSError):
-            rio_c._echo_lines(rp, -1)
+            rio_c._rio_echo(rp, -1)
         rp.close()
-        with pytest.raises(ValueError, match="closed Rio"):
-            rio_c._echo_lines(rp, a.fileno())
+        with pytest.raises(ValueError, match=MSG_CLOSED):
+            rio_c._rio_echo(rp, a.fileno())

@@ -28,7 +28,7 @@ from typing import Iterator, List, Tuple
 import pytest
 
 import csapp
-from netutil import (
+from support.netutil import (
     TIMEOUT,
     child_env,
     has_ipv6_loopback,

@@ -1,4 +1,4 @@
-"""Readers and servers behind a damaging proxy (issue 13, tests/faultproxy.py).
+"""Readers and servers behind a damaging proxy (issue 13, tests/support/faultproxy.py).
 
 Every reader -- ``Rio`` (both twins), ``csapp.aio`` (both buffers, asyncio as
 the control, on the default loop and uvloop) and the echo client -- either
@@ -24,10 +24,10 @@ from typing import Any, Callable, Dict, List, Tuple
 
 import pytest
 
-from aioutil import LoopFactory, run
 from csapp.sockets import set_kernel_timeouts
-from faultproxy import FaultProxy, Faults, served_bytes
-from netutil import (
+from support.aioutil import LoopFactory, run
+from support.faultproxy import FaultProxy, Faults, served_bytes
+from support.netutil import (
     MODES,
     TIMEOUT,
     ServerProcess,

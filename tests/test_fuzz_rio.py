@@ -36,12 +36,12 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import pytest
 
+from csapp._shared import MSG_CLOSED, MSG_UNINIT
+
 MAXLINE = 8192
 HUGE = (1 << 62, 1 << 100)
 DEFAULT_OPS = int(os.environ.get("CSAPP_FUZZ_OPS", "0") or 0) or 20_000
 STRESS_OPS = max(100_000, DEFAULT_OPS)
-CLOSED_MSG = "I/O operation on closed Rio"
-UNINIT_MSG = "I/O operation on uninitialized Rio"
 
 
 def run_seed() -> int:
@@ -499,7 +499,7 @@ def single_segment(rio: ModuleType, rng: random.Random, budget: int, log: List[s
             bump("bytes", len(got))
         # Now closed or uninitialized (or the budget is spent): every call fails.
         if state != "open":
-            message = CLOSED_MSG if state == "closed" else UNINIT_MSG
+            message = MSG_CLOSED if state == "closed" else MSG_UNINIT
             for call in (
                 rp.readlineb,
                 lambda: rp.readnb(1),
@@ -720,18 +720,17 @@ def fd_count() -> int:
     return len(os.listdir("/proc/self/fd")) if os.path.isdir("/proc/self/fd") else 0
 
 
-def test_fuzz_rio(rio: ModuleType) -> None:
+@pytest.mark.parametrize(
+    "ops,time_limit",
+    [
+        pytest.param(DEFAULT_OPS, 600, id="default"),
+        pytest.param(STRESS_OPS, 3000, marks=pytest.mark.stress, id="stress"),
+    ],
+)
+def test_fuzz_rio(rio: ModuleType, ops: int, time_limit: float) -> None:
     before = fd_count()
-    stats = fuzz(rio, run_seed(), DEFAULT_OPS, time_limit=600)
-    assert stats["ops"] >= DEFAULT_OPS and stats["threaded"] > 0, stats
-    assert fd_count() == before, "the fuzz run leaked descriptors"
-
-
-@pytest.mark.stress
-def test_fuzz_rio_stress(rio: ModuleType) -> None:
-    before = fd_count()
-    stats = fuzz(rio, run_seed(), STRESS_OPS, time_limit=3000)
-    assert stats["ops"] >= STRESS_OPS and stats["threaded"] > 0, stats
+    stats = fuzz(rio, run_seed(), ops, time_limit=time_limit)
+    assert stats["ops"] >= ops and stats["threaded"] > 0, stats
     assert fd_count() == before, "the fuzz run leaked descriptors"
 
 

@@ -24,7 +24,8 @@ from typing import Any, Callable, Iterator, List, Tuple
 import pytest
 
 import csapp
-from netutil import (
+from csapp._shared import MSG_MAXLEN
+from support.netutil import (
     TIMEOUT,
     ServerProcess,
     child_env,
@@ -309,7 +310,7 @@ def test_readlineb_maxlen_below_2_raises(rio: ModuleType) -> None:
         os.write(w, b"ab\n")
         rp = rio.Rio(r)
         for maxlen in (1, 0, -1):
-            with pytest.raises(ValueError, match="maxlen must be at least 2"):
+            with pytest.raises(ValueError, match=MSG_MAXLEN):
                 rp.readlineb(maxlen)
         with pytest.raises(ValueError):
             rio.rio_readlineb(rp, 1)

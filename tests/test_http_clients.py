@@ -24,9 +24,9 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 import pytest
 
 from csapp import socketfile
-from netutil import child_env, require_program
+from support.netutil import child_env, require_program
 
-HERE = Path(__file__).resolve().parent
+SUPPORT = Path(__file__).resolve().parent / "support"
 
 pytestmark = pytest.mark.usefixtures("watchdog")
 
@@ -213,13 +213,13 @@ def test_urllib_reads_through_csapp(site: Any, patched: Callable[[], Any]) -> No
 def https_files(
     impl: str, tmp_path: Any, tls_files: Tuple[Any, Any]
 ) -> Iterator[Tuple[int, Dict[str, bytes]]]:
-    """An HTTPS ``http.server`` on csapp's handler (tests/https_server.py, a
+    """An HTTPS ``http.server`` on csapp's handler (tests/support/https_server.py, a
     child process using the twin under test) serving two files."""
     files = {"small.txt": b"hello over TLS\n", "big.bin": os.urandom(3 << 20)}
     for name, data in files.items():
         (tmp_path / name).write_bytes(data)
     proc = subprocess.Popen(
-        [sys.executable, str(HERE / "https_server.py"), str(tmp_path), *map(str, tls_files)],
+        [sys.executable, str(SUPPORT / "https_server.py"), str(tmp_path), *map(str, tls_files)],
         env=child_env(impl),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

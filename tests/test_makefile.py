@@ -18,8 +18,8 @@ import pytest
 
 from csapp import socketfile
 from csapp._shared import MSG_ECHO_NEEDS_FD, MSG_RECV_COUNT, MSG_TIMED_OUT, MSG_TIMEOUT_RANGE
-from rioutil import Fds, fd_is_open
-from tlsutil import TlsPair
+from support.rioutil import Fds, fd_is_open
+from support.tlsutil import TlsPair
 
 pytestmark = pytest.mark.usefixtures("watchdog")
 
@@ -261,7 +261,7 @@ def test_a_socket_like_object_is_read_through_recv_into(
     b.close()
     assert f.read() == b""
     with pytest.raises(ValueError, match=MSG_ECHO_NEEDS_FD):
-        rio._echo_lines(f, a.fileno())  # would write what it read from the descriptor
+        rio._rio_echo(f, a.fileno())  # would write what it read from the descriptor
     f.close()
 
 

@@ -35,8 +35,8 @@ from typing import Iterator, List
 import pytest
 
 import csapp
-from netutil import MODES, require_impl
-from nsutil import (
+from support.netutil import MODES, require_impl
+from support.nsutil import (
     ADDR,
     COMMAND_TIMEOUT,
     DEV,

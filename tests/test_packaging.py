@@ -62,8 +62,8 @@ def test_the_sdist_holds_the_sources_tests_and_notices(dists: Dict[str, List[str
         "csrc/rio.pxd",
         "src/csapp/_rio_c.pyx",
         "src/csapp/_rio_c.pyi",
-        "src/csapp/_aiobuf_c.pyx",
-        "src/csapp/_aiobuf_c.pyi",
+        "src/csapp/aio/_buffer_c.pyx",
+        "src/csapp/aio/_buffer_c.pyi",
         "src/csapp/py.typed",
         "src/csapp/_shared.py",
         "setup.py",
@@ -76,8 +76,10 @@ def test_the_sdist_holds_the_sources_tests_and_notices(dists: Dict[str, List[str
         "docs/CONTRACT.md",
     ]:
         assert needed in names, needed
-    assert any(name.startswith("src/csapp/benchmarks/csrc/") for name in names)
-    generated = ("src/csapp/_rio_c.c", "src/csapp/_aiobuf_c.c")
+    # The benchmarks: their front ends, the harness, the C baselines it compiles.
+    for needed in ["bench/__main__.py", "bench/harness/run.py", "bench/csrc/loadgen.c"]:
+        assert needed in names, needed
+    generated = ("src/csapp/_rio_c.c", "src/csapp/aio/_buffer_c.c")
     junk = [n for n in names if n.endswith((".so", ".o", ".pyc")) or n in generated]
     assert not junk, junk
 
@@ -86,28 +88,29 @@ def test_the_wheel_holds_the_extension_and_types_and_no_sources(
     dists: Dict[str, List[str]],
 ) -> None:
     names = dists["wheel"]
-    for module in ("_rio_c", "_aiobuf_c"):
+    for module in ("_rio_c", "aio/_buffer_c"):
         assert any(n.startswith(f"csapp/{module}.") and n.endswith(".so") for n in names), names
     for needed in [
         "csapp/__init__.py",
         "csapp/_rio_py.py",
         "csapp/_shared.py",
         "csapp/_rio_c.pyi",
-        "csapp/_aiobuf_c.pyi",
+        "csapp/aio/_buffer_c.pyi",
         "csapp/aio/__init__.py",
-        "csapp/servers/aio.py",
+        "csapp/servers/coroutines.py",
         "csapp/py.typed",
-        "csapp/benchmarks/csrc/loadgen.c",
     ]:
         assert needed in names, needed
     junk = [
         n
         for n in names
-        if n.endswith((".pyx", ".pxd", ".o", ".pyc", ".h"))
-        or n in ("csapp/_rio_c.c", "csapp/_aiobuf_c.c")
-        or n.startswith(("tests/", "build/", "src/"))
+        if n.endswith((".c", ".pyx", ".pxd", ".o", ".pyc", ".h"))
+        or n.startswith(("tests/", "build/", "src/", "bench/"))
     ]
     assert not junk, junk
+    # The benchmarks and their peer servers stay in the source tree.
+    benchmarks = [n for n in names if "bench" in n]
+    assert not benchmarks, benchmarks
     licenses = [n for n in names if n.endswith("LICENSE") and ".dist-info/" in n]
     assert licenses, "the wheel carries no LICENSE"
     assert dists["wheel file"][0].startswith(f"csapp-{csapp.__version__}-")

@@ -16,8 +16,8 @@ import pytest
 
 import csapp.aio
 import csapp.aio.reader
-from aioutil import run
-from netutil import HANG_GUARD, require_program, wait_until
+from support.aioutil import run
+from support.netutil import HANG_GUARD, require_program, wait_until
 
 redis_asyncio = pytest.importorskip("redis.asyncio", reason="the [test] extra installs redis")
 
@@ -115,7 +115,7 @@ async def workload(port: int) -> Dict[str, Any]:
 def test_redis_py_on_csapp_aio_gets_what_it_gets_on_asyncio(
     redis_port: int, buffer: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    if buffer not in csapp.aio.BUFFERS:
+    if buffer not in csapp.aio.IMPLEMENTATIONS:
         pytest.skip("the compiled extension is not built here")
     control = run(asyncio.new_event_loop, lambda: workload(redis_port), timeout=HANG_GUARD)
     opened: List[Any] = []
@@ -125,7 +125,9 @@ def test_redis_py_on_csapp_aio_gets_what_it_gets_on_asyncio(
         opened.append(streams[0])
         return streams
 
-    monkeypatch.setattr(csapp.aio.reader, "StreamBuffer", csapp.aio.BUFFERS[buffer])
+    monkeypatch.setattr(
+        csapp.aio.reader, "StreamBuffer", csapp.aio.IMPLEMENTATIONS[buffer].StreamBuffer
+    )
     monkeypatch.setattr(asyncio, "open_connection", open_connection)
     swapped = run(asyncio.new_event_loop, lambda: workload(redis_port), timeout=HANG_GUARD)
     assert opened and all(isinstance(r, csapp.aio.StreamReader) for r in opened)

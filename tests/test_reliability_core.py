@@ -29,7 +29,7 @@ from typing import Callable, Iterator, Tuple
 
 import pytest
 
-from rioutil import fd_is_open
+from support.rioutil import fd_is_open
 
 pytestmark = pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="needs Linux /proc")
 
@@ -124,6 +124,22 @@ def untraced() -> None:
     assert not tracemalloc.is_tracing()
 
 
+# A no-growth test's default run and its stressed one (-m stress), through the
+# ``stress`` fixture (``indirect``): the full counts, blocks and RSS only.
+STRESS = [
+    pytest.param(False, id="default"),
+    pytest.param(True, marks=pytest.mark.stress, id="stress"),
+]
+
+
+@pytest.fixture
+def stress(request: pytest.FixtureRequest) -> bool:
+    """The parameter (``STRESS``): False is the default run, ``traced``; True the
+    stress run, ``untraced``."""
+    request.getfixturevalue("untraced" if request.param else "traced")
+    return bool(request.param)
+
+
 def run_readlineb(rio: ModuleType, calls: int, bufsize: int, maxlen: int) -> None:
     fd = line_file(seed=bufsize, lines=3000, long_every=97)
     try:
@@ -155,27 +171,19 @@ def run_readlineb(rio: ModuleType, calls: int, bufsize: int, maxlen: int) -> Non
         os.close(fd)
 
 
+@pytest.mark.parametrize("stress", STRESS, indirect=True)
 @pytest.mark.parametrize(
     "bufsize,maxlen,calls", [(8192, 8192, 200_000), (61, 8192, 20_000), (8192, 100, 20_000)]
 )
 def test_readlineb_no_growth(
-    rio: ModuleType, traced: None, bufsize: int, maxlen: int, calls: int
+    rio: ModuleType, stress: bool, bufsize: int, maxlen: int, calls: int
 ) -> None:
-    """readlineb calls (x CSAPP_TEST_SCALE): 200,000 with the default buffer; with
-    bufsize 61 every long line grows and shrinks the C buffer; maxlen 100 returns
-    long lines in pieces."""
-    run_readlineb(rio, scaled(calls), bufsize, maxlen)
-
-
-@pytest.mark.stress
-@pytest.mark.parametrize("bufsize,maxlen", [(8192, 8192), (61, 8192), (8192, 100)])
-def test_readlineb_no_growth_million(
-    rio: ModuleType, untraced: None, bufsize: int, maxlen: int
-) -> None:
-    """A million calls, counting blocks and RSS (see the module docstring):
-    traced, the pure-Python twin's bufsize-61 case took 128 s of CI; the
-    default run above traces the same calls."""
-    run_readlineb(rio, 1_000_000, bufsize, maxlen)
+    """readlineb calls (x CSAPP_TEST_SCALE), traced: 200,000 with the default
+    buffer; with bufsize 61 every long line grows and shrinks the C buffer;
+    maxlen 100 returns long lines in pieces. Stress: a million calls in each
+    case, untraced, counting blocks and RSS (see the module docstring; traced,
+    the pure-Python twin's bufsize-61 case took 128 s of CI)."""
+    run_readlineb(rio, 1_000_000 if stress else scaled(calls), bufsize, maxlen)
 
 
 def run_rio_objects(rio: ModuleType, count: int) -> None:
@@ -252,13 +260,10 @@ def run_rio_objects(rio: ModuleType, count: int) -> None:
         os.close(fd)
 
 
-def test_rio_objects_no_growth(rio: ModuleType, traced: None) -> None:
-    run_rio_objects(rio, scaled(100_000))
-
-
-@pytest.mark.stress
-def test_rio_objects_no_growth_stress(rio: ModuleType, untraced: None) -> None:
-    run_rio_objects(rio, 400_000)
+@pytest.mark.parametrize("stress", STRESS, indirect=True)
+def test_rio_objects_no_growth(rio: ModuleType, stress: bool) -> None:
+    """100,000 Rio objects (x CSAPP_TEST_SCALE), a quarter traced; stress: 400,000."""
+    run_rio_objects(rio, 400_000 if stress else scaled(100_000))
 
 
 def test_unbuffered_and_error_paths_no_growth(rio: ModuleType, traced: None) -> None:

@@ -39,7 +39,7 @@ import pytest
 
 import csapp
 from csapp import ServerConfig, ServerControl, open_listenfd
-from netutil import (
+from support.netutil import (
     CONCURRENT_MODES,
     HANG_GUARD,
     MODES,
@@ -122,17 +122,21 @@ def run_load(server: ServerProcess, clients: int, lines: int) -> None:
     )
 
 
+@pytest.mark.parametrize(
+    "stress",
+    [pytest.param(False, id="default"), pytest.param(True, marks=pytest.mark.stress, id="stress")],
+)
 @pytest.mark.parametrize("mode", CONCURRENT_MODES)
-def test_concurrent_clients_echo_every_line(impl: str, mode: str, shared_servers) -> None:
-    """Scaled down: 100 clients x 20 lines, in bursts of 1 to 4 lines."""
-    run_load(shared_servers(impl, mode), 100, 20)
-
-
-@pytest.mark.stress
-@pytest.mark.parametrize("mode", CONCURRENT_MODES)
-def test_1000_concurrent_clients_echo_100_lines(impl: str, mode: str, start_server) -> None:
-    """Issue 5: 1,000 clients (process mode: 200) x 100 lines, all at once."""
-    run_load(start_server(impl, mode), 200 if mode == "process" else 1000, 100)
+def test_concurrent_clients_echo_every_line(
+    impl: str, mode: str, stress: bool, shared_servers, start_server
+) -> None:
+    """Scaled down: 100 clients x 20 lines, in bursts of 1 to 4 lines, on the
+    shared server. Stress (issue 5): 1,000 clients (process mode: 200) x 100
+    lines, all at once, on a server of their own."""
+    if stress:
+        run_load(start_server(impl, mode), 200 if mode == "process" else 1000, 100)
+    else:
+        run_load(shared_servers(impl, mode), 100, 20)
 
 
 def test_thread_bookkeeping_is_linear_in_clients() -> None:
@@ -278,17 +282,17 @@ def check_resets(server: ServerProcess, count: int) -> None:
     )
 
 
+@pytest.mark.parametrize(
+    "count",
+    [pytest.param(99, id="default"), pytest.param(1000, marks=pytest.mark.stress, id="stress")],
+)
 @pytest.mark.parametrize("mode", MODES)
-def test_resetting_clients_leave_no_descriptor_behind(impl: str, mode: str, start_server) -> None:
-    """Scaled down: 99 resets."""
-    check_resets(start_server(impl, mode), 99)
-
-
-@pytest.mark.stress
-@pytest.mark.parametrize("mode", MODES)
-def test_1000_resets_mid_write_leave_no_trace(impl: str, mode: str, start_server) -> None:
-    """Issue 5: 1,000 resets; descriptors back to baseline, no zombies."""
-    check_resets(start_server(impl, mode), 1000)
+def test_resetting_clients_leave_no_descriptor_behind(
+    impl: str, mode: str, count: int, start_server
+) -> None:
+    """``count`` resets, scaled down to 99; stress (issue 5): 1,000. Descriptors
+    back to baseline, no zombies."""
+    check_resets(start_server(impl, mode), count)
 
 
 # -------------------------------------------------------------- 3. half-close
@@ -713,16 +717,18 @@ def check_restarts(impl: str, mode: str, rounds: int, cli_every: int) -> None:
     )
 
 
+@pytest.mark.parametrize(
+    "rounds,cli_every",
+    [
+        pytest.param(10, 5, id="default"),
+        pytest.param(100, 10, marks=pytest.mark.stress, id="stress"),
+    ],
+)
 @pytest.mark.parametrize("mode", MODES)
-def test_restarts_on_the_same_port(impl: str, mode: str) -> None:
-    """Scaled down: 10 restarts (the 5th and 10th through the CLI)."""
-    check_restarts(impl, mode, 10, 5)
-
-
-@pytest.mark.stress
-@pytest.mark.parametrize("mode", MODES)
-def test_100_restarts_in_a_row_on_the_same_port(impl: str, mode: str) -> None:
-    """Issue 5: 100 restarts on one port, each leaving a TIME_WAIT behind;
-    every 10th goes through ``csapp echoserver`` and SIGTERM, the others
-    through ``open_listenfd`` and ``SERVERS[mode]`` in this process."""
-    check_restarts(impl, mode, 100, 10)
+def test_restarts_on_the_same_port(impl: str, mode: str, rounds: int, cli_every: int) -> None:
+    """Restarts on one port, each leaving a TIME_WAIT behind; every
+    ``cli_every``-th goes through ``csapp echoserver`` and SIGTERM, the others
+    through ``open_listenfd`` and ``SERVERS[mode]`` in this process. Scaled
+    down: 10 restarts (the 5th and 10th through the CLI); stress (issue 5): 100,
+    every 10th through the CLI."""
+    check_restarts(impl, mode, rounds, cli_every)

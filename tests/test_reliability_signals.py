@@ -31,11 +31,11 @@ import socket
 import threading
 import time
 from types import ModuleType
-from typing import Any, Callable, Iterator, List, Optional, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 import pytest
 
-from rioutil import TEST_TIMEOUT, pending
+from support.rioutil import TEST_TIMEOUT, pending
 
 pytestmark = pytest.mark.skipif(
     not hasattr(signal, "setitimer") or not hasattr(signal, "pthread_kill"), reason="POSIX signals"
@@ -46,6 +46,11 @@ MiB = 1 << 20
 SCALE = float(os.environ.get("CSAPP_TEST_SCALE", "1") or "1")
 DEFAULT_SIZE = (MiB if SCALE >= 1 else max(256 << 10, int(MiB * SCALE))) + 1
 STRESS_SIZE = {"pipe": 4 * MiB + 1, "socketpair": 16 * MiB + 1}
+# The bytes per channel kind of a default run, and of the stressed one (-m stress).
+SIZES = [
+    pytest.param(dict.fromkeys(STRESS_SIZE, DEFAULT_SIZE), id="default"),
+    pytest.param(STRESS_SIZE, marks=pytest.mark.stress, id="stress"),
+]
 STORM = 0.001  # seconds between SIGALRMs
 MIN_SIGNALS = 10 if SCALE >= 1 else 2  # handled during one transfer, at least
 MIN_INTERRUPTIONS = 5 if SCALE >= 1 else 1  # raising handler runs per transfer
@@ -335,17 +340,11 @@ def run_storm_transfer(rio: ModuleType, kind: str, size: int, reader: str) -> No
         assert unbuffered == calls
 
 
+@pytest.mark.parametrize("sizes", SIZES)
 @pytest.mark.parametrize("reader", ["mixed", "rio_readn"])
 @pytest.mark.parametrize("kind", ["pipe", "socketpair"])
-def test_storm_transfer(rio: ModuleType, kind: str, reader: str) -> None:
-    run_storm_transfer(rio, kind, DEFAULT_SIZE, reader)
-
-
-@pytest.mark.stress
-@pytest.mark.parametrize("reader", ["mixed", "rio_readn"])
-@pytest.mark.parametrize("kind", ["pipe", "socketpair"])
-def test_storm_transfer_stress(rio: ModuleType, kind: str, reader: str) -> None:
-    run_storm_transfer(rio, kind, STRESS_SIZE[kind], reader)
+def test_storm_transfer(rio: ModuleType, kind: str, reader: str, sizes: Dict[str, int]) -> None:
+    run_storm_transfer(rio, kind, sizes[kind], reader)
 
 
 def run_storm_main_writer(rio: ModuleType, kind: str, size: int) -> None:
@@ -386,15 +385,10 @@ def run_storm_main_writer(rio: ModuleType, kind: str, size: int) -> None:
     assert counter.count >= MIN_SIGNALS, f"only {counter.count} signals during the transfer"
 
 
+@pytest.mark.parametrize("sizes", SIZES)
 @pytest.mark.parametrize("kind", ["pipe", "socketpair"])
-def test_storm_main_thread_writen(rio: ModuleType, kind: str) -> None:
-    run_storm_main_writer(rio, kind, DEFAULT_SIZE)
-
-
-@pytest.mark.stress
-@pytest.mark.parametrize("kind", ["pipe", "socketpair"])
-def test_storm_main_thread_writen_stress(rio: ModuleType, kind: str) -> None:
-    run_storm_main_writer(rio, kind, STRESS_SIZE[kind])
+def test_storm_main_thread_writen(rio: ModuleType, kind: str, sizes: Dict[str, int]) -> None:
+    run_storm_main_writer(rio, kind, sizes[kind])
 
 
 # ------------------- a raising handler while rio_writen is blocked, repeatedly
@@ -520,16 +514,12 @@ def run_raising_writen(rio: ModuleType, kind: str, size: int) -> None:
 
 
 @needs_proc_syscall
+@pytest.mark.parametrize("sizes", SIZES)
 @pytest.mark.parametrize("kind", ["pipe", "socketpair"])
-def test_raising_handler_during_writen_repeatedly(rio: ModuleType, kind: str) -> None:
-    run_raising_writen(rio, kind, DEFAULT_SIZE)
-
-
-@pytest.mark.stress
-@needs_proc_syscall
-@pytest.mark.parametrize("kind", ["pipe", "socketpair"])
-def test_raising_handler_during_writen_repeatedly_stress(rio: ModuleType, kind: str) -> None:
-    run_raising_writen(rio, kind, STRESS_SIZE[kind])
+def test_raising_handler_during_writen_repeatedly(
+    rio: ModuleType, kind: str, sizes: Dict[str, int]
+) -> None:
+    run_raising_writen(rio, kind, sizes[kind])
 
 
 # ----------------- a raising handler while a Rio read is blocked, repeatedly
@@ -637,13 +627,9 @@ def run_raising_rio_reads(rio: ModuleType, kind: str, size: int) -> None:
 
 
 @needs_proc_syscall
+@pytest.mark.parametrize("sizes", SIZES)
 @pytest.mark.parametrize("kind", ["pipe", "socketpair"])
-def test_raising_handler_during_rio_reads_repeatedly(rio: ModuleType, kind: str) -> None:
-    run_raising_rio_reads(rio, kind, DEFAULT_SIZE)
-
-
-@pytest.mark.stress
-@needs_proc_syscall
-@pytest.mark.parametrize("kind", ["pipe", "socketpair"])
-def test_raising_handler_during_rio_reads_repeatedly_stress(rio: ModuleType, kind: str) -> None:
-    run_raising_rio_reads(rio, kind, STRESS_SIZE[kind])
+def test_raising_handler_during_rio_reads_repeatedly(
+    rio: ModuleType, kind: str, sizes: Dict[str, int]
+) -> None:
+    run_raising_rio_reads(rio, kind, sizes[kind])

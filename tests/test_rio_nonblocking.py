@@ -15,7 +15,7 @@ from typing import Any, Callable, Iterator, List, Tuple
 
 import pytest
 
-import rioutil
+from support import rioutil
 
 pytestmark = [
     pytest.mark.skipif(os.name != "posix", reason="POSIX descriptors"),
@@ -23,8 +23,8 @@ pytestmark = [
 ]
 
 
-class Fds(rioutil.Fds):
-    """Shared descriptor bag, with non-blocking ends by default."""
+class NonBlockingFds(rioutil.Fds):
+    """conftest's ``Fds`` bag with non-blocking ends by default (the ``nbfds`` fixture)."""
 
     def pipe(
         self, read_nonblocking: bool = True, write_nonblocking: bool = False
@@ -41,8 +41,9 @@ class Fds(rioutil.Fds):
 
 
 @pytest.fixture
-def fds() -> Iterator[Fds]:
-    bag = Fds()
+def nbfds() -> Iterator[NonBlockingFds]:
+    """Like conftest's ``fds`` (every descriptor closed at teardown), non-blocking."""
+    bag = NonBlockingFds()
     try:
         yield bag
     finally:
@@ -88,8 +89,8 @@ def assert_eagain(exc: BaseException) -> None:
 
 
 @pytest.mark.parametrize("bufsize", [1, 2, 8192])
-def test_readlineb_keeps_partial_line(rio: ModuleType, fds: Fds, bufsize: int) -> None:
-    r, w = fds.pipe()
+def test_readlineb_keeps_partial_line(rio: ModuleType, nbfds: NonBlockingFds, bufsize: int) -> None:
+    r, w = nbfds.pipe()
     rp = rio.Rio(r, bufsize)
     os.write(w, b"abc")
     with pytest.raises(BlockingIOError) as info:
@@ -101,13 +102,13 @@ def test_readlineb_keeps_partial_line(rio: ModuleType, fds: Fds, bufsize: int) -
     with pytest.raises(BlockingIOError):
         rp.readlineb()  # nothing at all: still raises
     assert rp.buffered == 0
-    fds.close(w)
+    nbfds.close(w)
     assert rp.readlineb() == b""
 
 
-def test_partial_line_longer_than_bufsize(rio: ModuleType, fds: Fds) -> None:
+def test_partial_line_longer_than_bufsize(rio: ModuleType, nbfds: NonBlockingFds) -> None:
     """The Rio grows past its buffer while a partial result is pending."""
-    r, w = fds.pipe()
+    r, w = nbfds.pipe()
     rp = rio.Rio(r, 16)
     part1 = bytes(range(65, 91)) * 10  # 260 bytes, no newline
     os.write(w, part1)
@@ -123,8 +124,8 @@ def test_partial_line_longer_than_bufsize(rio: ModuleType, fds: Fds) -> None:
     assert rp.read1() == b"next"
 
 
-def test_readlineb_maxlen_reached_needs_no_more(rio: ModuleType, fds: Fds) -> None:
-    r, w = fds.pipe()
+def test_readlineb_maxlen_reached_needs_no_more(rio: ModuleType, nbfds: NonBlockingFds) -> None:
+    r, w = nbfds.pipe()
     rp = rio.Rio(r, 4)
     os.write(w, b"abcdefgh")
     assert rp.readlineb(4) == b"abc"  # maxlen - 1 bytes: no EAGAIN
@@ -154,10 +155,10 @@ def _methods(rp: Any, n: int) -> List[Tuple[str, Callable[[], bytes]]]:
 @pytest.mark.parametrize("name", [m[0] for m in _methods(None, 1)])
 @pytest.mark.parametrize("bufsize", [1, 4, 8192])
 def test_every_method_keeps_partial_data(
-    rio: ModuleType, fds: Fds, name: str, bufsize: int
+    rio: ModuleType, nbfds: NonBlockingFds, name: str, bufsize: int
 ) -> None:
     """Partial, then EAGAIN, then more: the next call returns all of it."""
-    r, w = fds.pipe()
+    r, w = nbfds.pipe()
     rp = rio.Rio(r, bufsize)
     call = dict(_methods(rp, 10))[name]
     os.write(w, b"abc")
@@ -176,21 +177,21 @@ def test_every_method_keeps_partial_data(
     assert rp.buffered == 0
 
 
-def test_read_to_eof_keeps_partial(rio: ModuleType, fds: Fds) -> None:
-    r, w = fds.pipe()
+def test_read_to_eof_keeps_partial(rio: ModuleType, nbfds: NonBlockingFds) -> None:
+    r, w = nbfds.pipe()
     rp = rio.Rio(r, 8)
     os.write(w, b"x" * 100)
     with pytest.raises(BlockingIOError):
         rp.read()
     assert rp.buffered == 100
     os.write(w, b"y" * 50)
-    fds.close(w)
+    nbfds.close(w)
     assert rp.read() == b"x" * 100 + b"y" * 50
     assert rp.read() == b""
 
 
-def test_large_readnb_partial_then_more(rio: ModuleType, fds: Fds) -> None:
-    r, w = fds.pipe()
+def test_large_readnb_partial_then_more(rio: ModuleType, nbfds: NonBlockingFds) -> None:
+    r, w = nbfds.pipe()
     rp = rio.Rio(r, 16)
     data = os.urandom(5000)
     os.write(w, data[:1000])
@@ -207,13 +208,13 @@ def test_large_readnb_partial_then_more(rio: ModuleType, fds: Fds) -> None:
 
 
 def test_refill_after_a_large_read_failed_asks_bufsize_minus_pending(
-    rio: ModuleType, fds: Fds
+    rio: ModuleType, nbfds: NonBlockingFds
 ) -> None:
     """A read of more than bufsize that raises (EAGAIN here, a signal handler
     alike) leaves the refill rule as it was: the next refill asks for bufsize -
     pending bytes, in both twins. (Found by the atheris harness: the compiled
     buffer stayed grown and its next read asked for bufsize.)"""
-    r, w = fds.pipe()
+    r, w = nbfds.pipe()
     rp = rio.Rio(r, 16)
     with pytest.raises(BlockingIOError):
         rp.read(100)  # grows the buffer for 100 bytes, then would block
@@ -225,8 +226,8 @@ def test_refill_after_a_large_read_failed_asks_bufsize_minus_pending(
     assert rp.buffered == 14  # the refill read 16 - 1 bytes: "\n" and 14 of the x
 
 
-def test_read1_and_peek_with_nothing(rio: ModuleType, fds: Fds) -> None:
-    r, w = fds.pipe()
+def test_read1_and_peek_with_nothing(rio: ModuleType, nbfds: NonBlockingFds) -> None:
+    r, w = nbfds.pipe()
     rp = rio.Rio(r, 8)
     for call in (rp.read1, rp.peek, lambda: rp.read1(100)):
         with pytest.raises(BlockingIOError) as info:
@@ -242,8 +243,8 @@ def test_read1_and_peek_with_nothing(rio: ModuleType, fds: Fds) -> None:
     assert rp.read1() == b"llo"
 
 
-def test_nonblocking_socket(rio: ModuleType, fds: Fds) -> None:
-    a, b = fds.socketpair()
+def test_nonblocking_socket(rio: ModuleType, nbfds: NonBlockingFds) -> None:
+    a, b = nbfds.socketpair()
     rp = rio.Rio(a.fileno(), 4)
     b.sendall(b"GET / HT")
     with pytest.raises(BlockingIOError):
@@ -262,8 +263,8 @@ def test_nonblocking_socket(rio: ModuleType, fds: Fds) -> None:
 # ---------------------------------------------------------- unbuffered
 
 
-def test_readn_returns_what_it_has(rio: ModuleType, fds: Fds) -> None:
-    r, w = fds.pipe()
+def test_readn_returns_what_it_has(rio: ModuleType, nbfds: NonBlockingFds) -> None:
+    r, w = nbfds.pipe()
     os.write(w, b"abc")
     assert rio.rio_readn(r, 10) == b"abc"
     with pytest.raises(BlockingIOError) as info:
@@ -272,12 +273,12 @@ def test_readn_returns_what_it_has(rio: ModuleType, fds: Fds) -> None:
     assert rio.rio_readn(r, 0) == b""
     os.write(w, b"x" * 60000)
     assert rio.rio_readn(r, 1 << 40) == b"x" * 60000
-    fds.close(w)
+    nbfds.close(w)
     assert rio.rio_readn(r, 10) == b""
 
 
-def test_readinto_returns_what_it_has(rio: ModuleType, fds: Fds) -> None:
-    r, w = fds.pipe()
+def test_readinto_returns_what_it_has(rio: ModuleType, nbfds: NonBlockingFds) -> None:
+    r, w = nbfds.pipe()
     buf = bytearray(b"." * 10)
     os.write(w, b"abc")
     assert rio.rio_readinto(r, buf) == 3
@@ -285,20 +286,20 @@ def test_readinto_returns_what_it_has(rio: ModuleType, fds: Fds) -> None:
     with pytest.raises(BlockingIOError):
         rio.rio_readinto(r, buf)
     assert rio.rio_readinto(r, bytearray()) == 0
-    fds.close(w)
+    nbfds.close(w)
     assert rio.rio_readinto(r, buf) == 0
 
 
-def test_readn_on_nonblocking_socket(rio: ModuleType, fds: Fds) -> None:
-    a, b = fds.socketpair()
+def test_readn_on_nonblocking_socket(rio: ModuleType, nbfds: NonBlockingFds) -> None:
+    a, b = nbfds.socketpair()
     b.sendall(b"12345")
     assert rio.rio_readn(a.fileno(), 100) == b"12345"
     with pytest.raises(BlockingIOError):
         rio.rio_readn(a.fileno(), 100)
 
 
-def test_writen_full_pipe_characters_written(rio: ModuleType, fds: Fds) -> None:
-    r, w = fds.pipe(read_nonblocking=True, write_nonblocking=True)
+def test_writen_full_pipe_characters_written(rio: ModuleType, nbfds: NonBlockingFds) -> None:
+    r, w = nbfds.pipe(read_nonblocking=True, write_nonblocking=True)
     data = os.urandom(1 << 20)
     with pytest.raises(BlockingIOError) as info:
         rio.rio_writen(w, data)
@@ -310,8 +311,8 @@ def test_writen_full_pipe_characters_written(rio: ModuleType, fds: Fds) -> None:
         os.read(r, 1)  # nothing more went out
 
 
-def test_writen_already_full(rio: ModuleType, fds: Fds) -> None:
-    r, w = fds.pipe(read_nonblocking=True, write_nonblocking=True)
+def test_writen_already_full(rio: ModuleType, nbfds: NonBlockingFds) -> None:
+    r, w = nbfds.pipe(read_nonblocking=True, write_nonblocking=True)
     filled = fill(w)
     with pytest.raises(BlockingIOError) as info:
         rio.rio_writen(w, b"x" * 10)
@@ -319,9 +320,9 @@ def test_writen_already_full(rio: ModuleType, fds: Fds) -> None:
     assert drain(r) == b"f" * filled
 
 
-def test_writen_partial_room(rio: ModuleType, fds: Fds) -> None:
+def test_writen_partial_room(rio: ModuleType, nbfds: NonBlockingFds) -> None:
     """Some room: a short write, then EAGAIN; the count says exactly how much."""
-    r, w = fds.pipe(read_nonblocking=True, write_nonblocking=True)
+    r, w = nbfds.pipe(read_nonblocking=True, write_nonblocking=True)
     filled = fill(w)
     assert len(drain_some(r, 20000)) == 20000
     data = os.urandom(100000)
@@ -341,8 +342,8 @@ def drain_some(fd: int, n: int) -> bytes:
     return out
 
 
-def test_writen_nonblocking_socket(rio: ModuleType, fds: Fds) -> None:
-    a, b = fds.socketpair()
+def test_writen_nonblocking_socket(rio: ModuleType, nbfds: NonBlockingFds) -> None:
+    a, b = nbfds.socketpair()
     b.setblocking(False)
     data = os.urandom(4 << 20)
     with pytest.raises(BlockingIOError) as info:
@@ -359,8 +360,8 @@ def test_writen_nonblocking_socket(rio: ModuleType, fds: Fds) -> None:
     assert got == data[:written]
 
 
-def test_blocking_io_error_is_an_oserror(rio: ModuleType, fds: Fds) -> None:
-    r, w = fds.pipe()
+def test_blocking_io_error_is_an_oserror(rio: ModuleType, nbfds: NonBlockingFds) -> None:
+    r, w = nbfds.pipe()
     with pytest.raises(OSError) as info:
         rio.Rio(r).readlineb()
     assert type(info.value) is BlockingIOError
@@ -369,9 +370,11 @@ def test_blocking_io_error_is_an_oserror(rio: ModuleType, fds: Fds) -> None:
     assert str(info.value) == str(OSError(code, os.strerror(code)))
 
 
-def test_readlines_that_would_block_keeps_every_line(rio: ModuleType, fds: Fds) -> None:
+def test_readlines_that_would_block_keeps_every_line(
+    rio: ModuleType, nbfds: NonBlockingFds
+) -> None:
     """readlines() raising BlockingIOError part-way gives its lines back to the Rio."""
-    a, b = fds.socketpair()
+    a, b = nbfds.socketpair()
     rp = rio.Rio(a.fileno(), 8)
     sent = b"one\ntwo\nthree\n" + b"x" * 30 + b"\npartial"
     b.sendall(sent)

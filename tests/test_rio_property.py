@@ -21,7 +21,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from rioutil import Watchdog
+from support.rioutil import Watchdog
 
 pytestmark = pytest.mark.skipif(os.name != "posix", reason="POSIX descriptors")
 

@@ -23,8 +23,9 @@ from typing import Any, Callable, Iterator, List, Optional, Sequence
 import pytest
 
 import csapp
-from netutil import child_env
-from rioutil import TEST_TIMEOUT, Fds, signal_when_blocked, signal_when_drained
+from csapp._shared import MSG_REENTRANT
+from support.netutil import child_env
+from support.rioutil import TEST_TIMEOUT, Fds, signal_when_blocked, signal_when_drained
 
 pytestmark = pytest.mark.skipif(
     os.name != "posix" or not hasattr(signal, "setitimer"), reason="POSIX signals and setitimer"
@@ -499,7 +500,7 @@ def test_a_handler_calling_into_its_blocked_rio_is_refused(rio: ModuleType, fds:
             assert rp.readlineb() == b"partial line\n"
     finally:
         signal.signal(signal.SIGUSR2, old)
-    assert [str(exc) for exc in seen] == ["reentrant call inside Rio"]
+    assert [str(exc) for exc in seen] == [MSG_REENTRANT]
     os.write(w, b"next\n")
     assert rp.readlineb() == b"next\n"
 

@@ -18,9 +18,10 @@ from typing import Any, Counter, Dict, Iterator, List, Optional, Tuple
 
 import pytest
 
+from csapp._shared import MSG_CLOSED
+
 pytestmark = pytest.mark.skipif(os.name != "posix", reason="POSIX descriptors")
 
-MSG_CLOSED = "I/O operation on closed Rio"
 JOIN_TIMEOUT = 60.0  # a hang guard: joins fail only when a thread hung
 
 

@@ -19,7 +19,8 @@ from typing import List
 
 import pytest
 
-from rioutil import Fds, Writer
+from csapp._shared import MSG_NEGATIVE_N
+from support.rioutil import Fds, Writer, exactly
 
 pytestmark = [
     pytest.mark.skipif(os.name != "posix", reason="POSIX descriptors"),
@@ -110,7 +111,7 @@ def test_readn_zero_makes_no_system_call(rio: ModuleType) -> None:
 def test_readn_negative_n(rio: ModuleType, fds: Fds, n: int) -> None:
     r, w = fds.pipe()
     os.write(w, b"xyz")
-    with pytest.raises(ValueError, match=r"^n must be non-negative$"):
+    with pytest.raises(ValueError, match=exactly(MSG_NEGATIVE_N)):
         rio.rio_readn(r, n)
     assert rio.rio_readn(r, 3) == b"xyz"  # nothing was consumed
 

@@ -17,7 +17,7 @@ from typing import Callable, List
 import pytest
 
 from csapp.servers.accepting import ACCEPT_BACKOFF
-from netutil import (
+from support.netutil import (
     CONCURRENT_MODES,
     HANG_GUARD,
     MODES,

@@ -10,7 +10,7 @@ import pytest
 
 import csapp
 from csapp.sockets import local_address, numeric_address
-from netutil import fd_count, has_ipv6_loopback
+from support.netutil import fd_count, has_ipv6_loopback
 
 IPV6 = has_ipv6_loopback()
 needs_ipv6 = pytest.mark.skipif(not IPV6, reason="no IPv6 loopback here")

@@ -16,7 +16,7 @@ import pytest
 
 import csapp.socketserver as csapp_socketserver
 from csapp import socketfile
-from netutil import HANG_GUARD
+from support.netutil import HANG_GUARD
 
 TIMEOUT = 10.0
 

@@ -2,7 +2,7 @@
 
 ``test.test_httpservers``, ``test.test_socketserver`` and ``test.test_xmlrpc``
 are imported from this interpreter's stdlib ``test`` package at run time (never
-copied) and run in subprocesses by ``stdlib_suites.py``: once as they are (the
+copied) and run in subprocesses by ``support/stdlib_suites.py``: once as they are (the
 control), and once per RIO twin with ``socketserver.StreamRequestHandler``
 replaced by ``csapp.socketserver.StreamRequestHandler`` before ``http.server``
 and ``xmlrpc.server`` are imported. Every test that passes in the control must
@@ -26,9 +26,9 @@ from typing import Any, Dict, Iterator
 import pytest
 
 import csapp
-from netutil import child_env
+from support.netutil import child_env
 
-HERE = Path(__file__).resolve().parent
+SUPPORT = Path(__file__).resolve().parent / "support"
 MODULES = ["test.test_httpservers", "test.test_socketserver", "test.test_xmlrpc"]
 # Tests that check the swapped class itself, not the server's behaviour.
 EXPECTED_DIFFERENCES = {"test.test_socketserver.MiscTestCase.test_all"}
@@ -57,7 +57,7 @@ def reports(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dict[str, Dict
             path = out / f"{module}-{which}.json"
             mode = "control" if which == "control" else "csapp"
             proc = subprocess.Popen(
-                [sys.executable, str(HERE / "stdlib_suites.py"), mode, str(path), module],
+                [sys.executable, str(SUPPORT / "stdlib_suites.py"), mode, str(path), module],
                 env=dict(os.environ) if which == "control" else child_env(which),
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.PIPE,

@@ -13,7 +13,7 @@ from typing import Dict, List
 
 import pytest
 
-from csapp import sweep
+from csapp.cli import sweep
 
 NBYTES = 40_000
 

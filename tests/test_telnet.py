@@ -17,7 +17,7 @@ from typing import Callable
 
 import pytest
 
-from netutil import HANG_GUARD, MODES, ServerProcess, require_program, wait_until
+from support.netutil import HANG_GUARD, MODES, ServerProcess, require_program, wait_until
 
 pytestmark = pytest.mark.usefixtures("watchdog")
 

@@ -43,11 +43,23 @@ def public_names(module: Optional[ModuleType]) -> List[str]:
 
 
 def test_same_public_names_and_all() -> None:
-    assert sorted(rio_c.__all__) == sorted(_rio_py.__all__)
+    names = sorted(_shared.RIO_NAMES)  # the one written list
+    assert sorted(rio_c.__all__) == sorted(_rio_py.__all__) == names
+    stub = ast.parse(STUB.read_text())
+    stub_all = next(
+        ast.literal_eval(node.value)
+        for node in stub.body
+        if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", "") == "__all__"
+    )
+    assert sorted(stub_all) == names
+    assert set(names) <= set(csapp.__all__)
+    chosen = csapp.IMPLEMENTATIONS[csapp.IMPLEMENTATION]
+    for name in names:  # csapp's names are the chosen twin's objects
+        assert getattr(csapp, name) is getattr(chosen, name), name
     for twin in TWINS.values():
         assert set(twin.__all__) <= set(public_names(twin))
     assert public_names(rio_c.Rio) == public_names(_rio_py.Rio)
-    assert hasattr(rio_c, "_echo_lines") and hasattr(_rio_py, "_echo_lines")
+    assert hasattr(rio_c, "_rio_echo") and hasattr(_rio_py, "_rio_echo")
 
 
 def test_same_constants_from_the_shared_module() -> None:
@@ -224,13 +236,13 @@ def _bad_calls(twin: ModuleType, fd: int, closed: Any, blank: Any) -> Dict[str, 
         "rio_writen(2**31, b'x')": lambda: twin.rio_writen(2**31, b"x"),
         "rio_readlineb(object())": lambda: twin.rio_readlineb(object()),
         "rio_readnb(None, 1)": lambda: twin.rio_readnb(None, 1),
-        "_echo_lines(object(), 1)": lambda: twin._echo_lines(object(), 1),
+        "_rio_echo(object(), 1)": lambda: twin._rio_echo(object(), 1),
         "closed.readlineb()": lambda: closed.readlineb(),
         "closed.read()": lambda: closed.read(),
         "closed.fileno()": lambda: closed.fileno(),
         "closed.__enter__()": lambda: closed.__enter__(),
         "closed iteration": lambda: iter(closed),
-        "closed._echo_lines": lambda: twin._echo_lines(closed, fd),
+        "closed._rio_echo": lambda: twin._rio_echo(closed, fd),
         "blank.readline()": lambda: blank.readline(),
         "blank.closed": lambda: blank.closed,
         "blank.close()": lambda: blank.close(),
@@ -315,7 +327,7 @@ for number, (bufsize, data, calls) in enumerate(scenarios):
         elif name == "next":
             next(rp, None)
         elif name == "echo":
-            twin._echo_lines(rp, devnull, bool(arg))
+            twin._rio_echo(rp, devnull, bool(arg))
         elif arg is None:
             getattr(rp, name)()
         else:

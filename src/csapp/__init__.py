@@ -2,10 +2,16 @@
 
 ``import csapp`` gives the compiled implementation when it was built, else the
 pure-Python twin with the same behaviour; ``csapp.IMPLEMENTATION`` says which.
+The RIO layer, ``echo``, ``makefile`` and the socket helpers load with the
+package; the echo servers (``csapp.servers``) on first use of one of their
+names, so a program that reads lines does not import six server modes.
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any, List
+
+from . import _moved
 from ._rio import (
     IMPLEMENTATION,
     IMPLEMENTATIONS,
@@ -19,21 +25,26 @@ from ._rio import (
     rio_readnb,
     rio_writen,
 )
-from .echo import echo
-from .servers import (
-    SERVERS,
-    ServerConfig,
-    ServerControl,
-    serve_event,
-    serve_iterative,
-    serve_prethreaded,
-    serve_process,
-    serve_thread,
-)
+from .echo_service import echo
 from .socketfile import makefile
 from .sockets import LISTENQ, open_clientfd, open_listenfd
 
+if TYPE_CHECKING:
+    from .servers import (
+        SERVERS,
+        ServerConfig,
+        ServerControl,
+        serve_asyncio,
+        serve_event,
+        serve_iterative,
+        serve_prethreaded,
+        serve_process,
+        serve_thread,
+    )
+
 __version__ = "0.1.0"
+
+_moved.install()  # old module names (csapp.sweep, ...) import with a DeprecationWarning
 
 __all__ = [
     "IMPLEMENTATION",
@@ -56,9 +67,28 @@ __all__ = [
     "rio_readn",
     "rio_readnb",
     "rio_writen",
+    "serve_asyncio",
     "serve_event",
     "serve_iterative",
     "serve_prethreaded",
     "serve_process",
     "serve_thread",
 ]
+
+# The exported names not bound above: csapp.servers', imported on first use (PEP 562).
+_SERVER_NAMES = frozenset(name for name in __all__ if name not in globals())
+
+
+def __getattr__(name: str) -> Any:
+    """The server names, from ``csapp.servers`` when first asked for."""
+    if name in _SERVER_NAMES:
+        from . import servers
+
+        value = getattr(servers, name)
+        globals()[name] = value  # asked once: a plain attribute from now on
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> List[str]:
+    return sorted(set(globals()) | _SERVER_NAMES)

@@ -1,4 +1,4 @@
-"""``python -m csapp``: the command line (see ``csapp.cli``)."""
+"""``python -m csapp``: the command line (``csapp.cli``)."""
 
 from __future__ import annotations
 

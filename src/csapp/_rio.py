@@ -2,7 +2,7 @@
 
 ``CSAPP_NO_EXTENSIONS=1`` selects the fallback; ``CSAPP_REQUIRE_EXTENSIONS=1``
 makes a missing or broken extension an ImportError instead of a silent fallback
-(the switches are parsed by ``csapp._shared.env_flag``, as in ``setup.py``).
+(the switches are parsed by ``csapp._switches.env_flag``, as in ``setup.py``).
 """
 
 from __future__ import annotations
@@ -11,14 +11,15 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Dict
 
 from . import _rio_py
-from ._shared import NO_EXTENSIONS, REQUIRE_EXTENSIONS, env_flag
+from ._shared import RIO_NAMES
+from ._switches import NO_EXTENSIONS, REQUIRE_EXTENSIONS, env_flag
 
 IMPLEMENTATIONS: Dict[str, ModuleType] = {"python": _rio_py}
 
 if TYPE_CHECKING:  # type checkers read the pure-Python module
     from ._rio_py import *  # noqa: F403
 
-    echo_lines = _rio_py._echo_lines
+    rio_echo = _rio_py._rio_echo
 
     IMPLEMENTATION: str
 else:
@@ -34,14 +35,6 @@ else:
             _impl = _rio_c
 
     IMPLEMENTATION = "c" if _impl is not _rio_py else "python"
-    RIO_BUFSIZE = _impl.RIO_BUFSIZE
-    MAXLINE = _impl.MAXLINE
-    Rio = _impl.Rio
-    rio_readn = _impl.rio_readn
-    rio_readinto = _impl.rio_readinto
-    rio_writen = _impl.rio_writen
-    rio_readinitb = _impl.rio_readinitb
-    rio_readlineb = _impl.rio_readlineb
-    rio_readnb = _impl.rio_readnb
+    globals().update((name, getattr(_impl, name)) for name in RIO_NAMES)
     # CSAPP echo's loop (csapp.echo); both twins have it.
-    echo_lines = _impl._echo_lines
+    rio_echo = _impl._rio_echo

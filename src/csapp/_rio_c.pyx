@@ -66,10 +66,7 @@ from csapp._shared import (
     poll_milliseconds, rio_repr,
 )
 
-__all__ = [
-    "MAXLINE", "RIO_BUFSIZE", "Rio", "rio_readinitb", "rio_readinto", "rio_readlineb",
-    "rio_readn", "rio_readnb", "rio_writen",
-]
+__all__ = list(_shared.RIO_NAMES)
 
 RIO_BUFSIZE = _shared.RIO_BUFSIZE
 MAXLINE = _shared.MAXLINE
@@ -860,7 +857,7 @@ cdef inline bytes line_unlocked(Rio self, size_t limit):
 io.BufferedIOBase.register(Rio)
 
 
-def _echo_lines(rp, out_fd, once=False):
+def _rio_echo(rp, out_fd, once=False):
     """CSAPP echo's loop in C (csapp_rio_echo), the GIL released: every
     complete line rp buffers is written back to out_fd, all of them in one
     write (csapp._shared.echo_cut), until EOF. Returns (bytes echoed,

@@ -789,7 +789,7 @@ class Rio:
     # -- CSAPP's echo loop, for csapp.echo (the twin of the C core's csapp_rio_echo)
 
     def _echo(self, args: Tuple[int, bool]) -> Tuple[int, int]:
-        """See ``_echo_lines``. Bytes leave the buffer only once written: the
+        """See ``_rio_echo``. Bytes leave the buffer only once written: the
         count of each write is stored by C code and applied by assignments,
         and whatever raises leaves the unechoed rest buffered."""
         out_fd, once = args
@@ -938,7 +938,7 @@ def rio_readnb(rp: Rio, n: int) -> bytes:
     return _check_rio(rp).readnb(n)
 
 
-def _echo_lines(rp: Rio, out_fd: int, once: bool = False) -> Tuple[int, int]:
+def _rio_echo(rp: Rio, out_fd: int, once: bool = False) -> Tuple[int, int]:
     """CSAPP echo's loop (the twin of the C core's ``csapp_rio_echo``): every
     complete line ``rp`` buffers is written back to ``out_fd``, all of them in
     one write (``csapp._shared.echo_cut``), until EOF. Returns (bytes echoed,

@@ -1,15 +1,31 @@
-"""What the two RIO twins share, written once: sizes, messages, the echo framing
-rule, ``repr``, and the ``CSAPP_*`` switches.
+"""What the twins share at run time, written once: sizes, messages, the echo
+framing rule, ``repr``.
 
 ``csapp._rio_py``, ``csapp._rio_c`` (the ``.pyx`` imports it at load), the
-chooser ``csapp._rio``, the event server and the tests import it; ``setup.py``
-runs it as a file (it imports nothing of the package) to read the switches.
+``csapp.aio`` buffer twins, the event server and the tests import it. The
+``CSAPP_*`` build and import switches are ``csapp._switches``.
 """
 
 from __future__ import annotations
 
-import os
 from typing import Any, Optional, Union
+
+# -- the public names of each RIO twin, written once: ``_rio_c`` exports
+# exactly these and ``csapp._rio`` takes them from the chosen twin; the static
+# lists that type checkers read (``_rio_py.__all__``, ``_rio_c.pyi``, the
+# imports of ``csapp/__init__.py``) are held to this one by tests/test_twins.py.
+
+RIO_NAMES = (
+    "MAXLINE",
+    "RIO_BUFSIZE",
+    "Rio",
+    "rio_readinitb",
+    "rio_readinto",
+    "rio_readlineb",
+    "rio_readn",
+    "rio_readnb",
+    "rio_writen",
+)
 
 # -- sizes (CSAPP's csapp.h: RIO_BUFSIZE and MAXLINE)
 
@@ -108,7 +124,7 @@ def rio_repr(rio: Any, state: int, fd: int, buffered: int) -> str:
 
 # -- echo (CSAPP's echo loop): what of the buffered input goes back now
 
-# What one call of ``_echo_lines`` ended with.
+# What one call of ``_rio_echo`` ended with.
 ECHO_EOF = 0  # end of file, everything echoed
 ECHO_CHUNK = 1  # (once=True) one read's worth of lines went back
 ECHO_BLOCKED = 2  # a read or write timed out or would block; nothing lost
@@ -132,19 +148,3 @@ def echo_cut(
     if not cut and (at_eof or end - start >= limit):
         return end - start
     return cut - start if cut else 0
-
-
-# -- the build and import switches
-
-FALSE_WORDS = ("", "0", "false", "no")
-
-
-def env_flag(name: str, environ: Optional[Any] = None) -> bool:
-    """Is switch ``name`` on? Unset, empty, ``0``, ``false`` and ``no`` mean off."""
-    value = (os.environ if environ is None else environ).get(name, "")
-    return value.strip().lower() not in FALSE_WORDS
-
-
-NO_EXTENSIONS = "CSAPP_NO_EXTENSIONS"
-REQUIRE_EXTENSIONS = "CSAPP_REQUIRE_EXTENSIONS"
-DEBUG_BUILD = "CSAPP_DEBUG_BUILD"

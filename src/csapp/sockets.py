@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import socket
 import struct
+import warnings
 from typing import Any, Callable, List, Optional, Sequence, Tuple, Union
 
 __all__ = [
     "LISTENQ",
-    "getaddrinfo",
+    "address_info",
     "local_address",
     "numeric_address",
     "open_clientfd",
@@ -40,11 +41,12 @@ def _service(port: Union[int, str]) -> str:
     raise TypeError(f"port must be an int or a str, not '{type(port).__name__}'")
 
 
-def getaddrinfo(
+def address_info(
     host: Optional[str], service: Optional[str], flags: int = 0, kind: int = socket.SOCK_STREAM
 ) -> Sequence[_AddrInfo]:
-    """``socket.getaddrinfo`` for any family; a name that cannot be encoded
-    (IDNA: an empty or over-long label) is a ``socket.gaierror`` too."""
+    """``socket.getaddrinfo(host, service, AF_UNSPEC, kind, 0, flags)`` (C
+    ``getaddrinfo`` with those hints); a name that cannot be encoded (IDNA:
+    an empty or over-long label) is a ``socket.gaierror`` too."""
     try:
         return socket.getaddrinfo(host, service, socket.AF_UNSPEC, kind, 0, flags)
     except UnicodeError as exc:
@@ -61,11 +63,11 @@ def _lookup(host: Optional[str], service: str, flags: int) -> Sequence[_AddrInfo
     flags |= socket.AI_NUMERICSERV
     if host is not None:
         try:
-            return getaddrinfo(host, service, flags | socket.AI_NUMERICHOST)
+            return address_info(host, service, flags | socket.AI_NUMERICHOST)
         except socket.gaierror:
             pass  # not a literal: a name, looked up below
         flags |= socket.AI_ADDRCONFIG
-    return getaddrinfo(host, service, flags)
+    return address_info(host, service, flags)
 
 
 def _no_address(host: Optional[str]) -> socket.gaierror:
@@ -167,3 +169,16 @@ def set_kernel_timeouts(fd: int, seconds: float) -> None:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, value)
     finally:
         sock.detach()
+
+
+def __getattr__(name: str) -> Any:
+    """Deprecated names: ``getaddrinfo`` is ``address_info`` (it shadowed
+    ``socket.getaddrinfo`` with another signature)."""
+    if name == "getaddrinfo":
+        warnings.warn(
+            "csapp.sockets.getaddrinfo is deprecated: use csapp.sockets.address_info",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return address_info
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

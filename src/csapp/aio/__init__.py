@@ -4,24 +4,28 @@
 open_connection, start_server``) gives the functions of ``asyncio``'s streams
 with their signatures and results; the reader is ``asyncio.StreamReader``'s
 API (plus CSAPP's ``readlineb``) over a buffer the event loop receives into
-directly, searched in C (``csapp._aiobuf_c``) or by its pure-Python twin;
-``IMPLEMENTATION`` says which. ``echo(reader, writer)`` is CSAPP's echo.
+directly, searched in C (``csapp.aio._buffer_c``) or by its pure-Python twin;
+``IMPLEMENTATION`` says which, ``IMPLEMENTATIONS`` maps the names to the twin
+modules (as ``csapp.IMPLEMENTATIONS`` does for RIO). ``echo(reader, writer)``
+is CSAPP's echo.
 """
 
 from __future__ import annotations
 
+import warnings
 from asyncio import IncompleteReadError, LimitOverrunError
+from typing import Any, Dict
 
-from .buffers import BUFFERS, IMPLEMENTATION
-from .echo import echo
+from ._buffer import IMPLEMENTATION, IMPLEMENTATIONS
+from .echo_service import echo
 from .protocol import StreamReaderProtocol
 from .reader import DEFAULT_LIMIT, StreamReader
 from .streams import open_connection, open_unix_connection, start_server, start_unix_server
 
 __all__ = [
-    "BUFFERS",
     "DEFAULT_LIMIT",
     "IMPLEMENTATION",
+    "IMPLEMENTATIONS",
     "IncompleteReadError",
     "LimitOverrunError",
     "StreamReader",
@@ -32,3 +36,19 @@ __all__ = [
     "start_server",
     "start_unix_server",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """Deprecated names: ``BUFFERS`` (names to buffer classes) is
+    ``{name: module.StreamBuffer for name, module in IMPLEMENTATIONS.items()}``."""
+    if name == "BUFFERS":
+        warnings.warn(
+            "csapp.aio.BUFFERS is deprecated: use csapp.aio.IMPLEMENTATIONS[name].StreamBuffer",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        buffers: Dict[str, type] = {
+            key: module.StreamBuffer for key, module in IMPLEMENTATIONS.items()
+        }
+        return buffers
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

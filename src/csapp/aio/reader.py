@@ -14,7 +14,7 @@ import asyncio
 from typing import Any, List, Optional, Tuple, Union
 
 from .._shared import LINE_LIMIT, MAXLINE, MSG_MAXLEN
-from .buffers import StreamBuffer
+from ._buffer import StreamBuffer
 
 __all__ = ["DEFAULT_LIMIT", "StreamReader"]
 

@@ -9,7 +9,7 @@ then closes it. The concurrency models, one module per family:
 - ``serve_thread``      — one thread per client (``echoservert``; ``threads``)
 - ``serve_prethreaded`` — a fixed pool fed by a bounded queue (``echoservert_pre``; ``threads``)
 - ``serve_event``       — I/O multiplexing with epoll (``echoservers``, done right; ``event``)
-- ``serve_asyncio``     — asyncio streams on ``csapp.aio``, default loop or uvloop (``aio``;
+- ``serve_asyncio``     — asyncio streams on ``csapp.aio``, default loop or uvloop (``coroutines``;
   imported on first use, so ``import csapp`` does not import asyncio)
 
 What they share: ``config`` (``ServerConfig``, the log), ``control`` (stopping
@@ -52,7 +52,7 @@ def serve_asyncio(
     loop: str = "asyncio",
 ) -> None:
     """Echo on asyncio streams over ``csapp.aio`` (``loop``: ``"asyncio"`` or ``"uvloop"``)."""
-    from .aio import serve_asyncio as serve
+    from .coroutines import serve_asyncio as serve
 
     serve(listenfd, config=config, control=control, loop=loop)
 

@@ -12,7 +12,7 @@ import threading
 import time
 from typing import Callable, List, Optional, Set
 
-from ..echo import echo_session
+from ..echo_service import echo_session
 from ..sockets import set_kernel_timeouts
 from .config import Address, ServerConfig, log
 from .control import ServerControl

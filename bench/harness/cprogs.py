@@ -11,7 +11,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-SOURCES = Path(__file__).with_name("csrc")
+SOURCES = Path(__file__).resolve().parent.parent / "csrc"
 
 
 def cache_dir() -> Path:
@@ -26,7 +26,7 @@ def cache_dir() -> Path:
 
 
 def program(name: str) -> str:
-    """The path of the compiled baseline ``name`` (``csrc/<name>.c``), built if needed."""
+    """The path of the compiled baseline ``name`` (``bench/csrc/<name>.c``), built if needed."""
     source = SOURCES / f"{name}.c"
     text = source.read_bytes()
     digest = hashlib.sha256(text).hexdigest()[:12]

@@ -1,7 +1,7 @@
 """Peer echo servers the benchmarks compare ours with, each as a user would
 write it with the standard library or uvloop: line in, same line out.
 
-Run one: ``python -m csapp.benchmarks.peers KIND PORT`` with KIND one of
+Run one: ``python bench/harness/peers.py KIND PORT`` with KIND one of
 ``socketserver``, ``csapp-socketserver`` (the same handler on csapp's base
 class), ``socketserver-ceiling`` (no ``rfile``: one ``recv`` per request, the
 most any handler could gain), ``asyncio``, ``uvloop``, ``csapp-aio`` and ``csapp-aio-uvloop`` (the
@@ -155,7 +155,8 @@ SERVERS = {
 def main(argv: list[str]) -> int:
     if len(argv) != 2 or argv[0] not in SERVERS:
         print(
-            f"usage: python -m csapp.benchmarks.peers {{{'|'.join(SERVERS)}}} PORT", file=sys.stderr
+            f"usage: python bench/harness/peers.py {{{'|'.join(SERVERS)}}} PORT",
+            file=sys.stderr,
         )
         return 2
     SERVERS[argv[0]](int(argv[1]))

@@ -16,7 +16,8 @@ import sys
 import time
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
-from ..sweep import drained_pipe
+from csapp.cli.sweep import drained_pipe
+
 from .core import Case, Result, impl_env, run_group
 
 GROUP = "copy: file → pipe"

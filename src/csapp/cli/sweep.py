@@ -19,8 +19,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Callable, Iterator, List, Optional, Sequence
 
-from ._rio import Rio, rio_writen
-from .copying import CopyStats, _copy_splice, copy_fd
+from .._rio import Rio, rio_writen
+from .copying import CopyStats, copy_fd, copy_splice
 
 __all__ = ["SWEEP_SIZES", "SweepRow", "format_sweep", "plot_sweep", "run_sweep"]
 
@@ -140,7 +140,7 @@ def _splice_copy(infd: int, outfd: int) -> CopyStats:
     """The fast copy's splice loop, on its own (a file into the pipe)."""
     stats = CopyStats("fast", path="splice")
     started = time.perf_counter()
-    if not _copy_splice(infd, outfd, stats):
+    if not copy_splice(infd, outfd, stats):
         raise RuntimeError("splice does not work on these descriptors")
     stats.seconds = time.perf_counter() - started
     return stats

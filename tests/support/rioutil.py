@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import re
 import signal
 import socket
 import struct
@@ -26,6 +27,11 @@ TWINS = [
 ]
 
 TEST_TIMEOUT = 30.0
+
+
+def exactly(message: str) -> str:
+    """A ``pytest.raises(match=...)`` pattern for ``message`` whole, nothing around it."""
+    return f"^{re.escape(message)}$"
 
 
 def pending(fd: int) -> int:

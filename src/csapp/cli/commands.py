@@ -8,18 +8,19 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import socket
 import sys
 from typing import Callable, List, NoReturn, Optional
 
-from . import __version__
-from ._rio import IMPLEMENTATION
-from .client import echo_client
+from .. import __version__
+from .._rio import IMPLEMENTATION
+from ..client import echo_client
+from ..servers import SERVERS, ServerConfig, ServerControl, serve_asyncio
+from ..sockets import local_address, open_clientfd, open_listenfd
 from .copying import COPY_METHODS, copy_fd
 from .demo import run_demo
 from .hostinfo import hostinfo
-from .servers import SERVERS, ServerConfig, ServerControl, serve_asyncio
-from .sockets import local_address, open_clientfd, open_listenfd
 
 __all__ = ["main"]
 
@@ -191,32 +192,28 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         return _fail("demo", f"{exc.strerror or exc}")
 
 
-# ``csapp bench``'s workloads, in the order they run. The harness
-# (csapp.benchmarks) is imported only when the command runs, never to parse.
-BENCH_WORKLOADS = ("lines", "copy", "echo", "bulk", "memory", "aio")
-
-
-def _workloads(text: str) -> List[str]:
-    """``--only``'s value: one workload name or several, comma-separated."""
-    names = [name.strip() for name in text.split(",")]
-    for name in names:
-        if name not in BENCH_WORKLOADS:
-            raise argparse.ArgumentTypeError(
-                f"unknown workload {name!r} (choose from {', '.join(BENCH_WORKLOADS)})"
-            )
-    return names
+# ``csapp bench`` ran the benchmarks; they live in the source tree now
+# (``bench/``), never in the wheel. The command stays to say where.
+BENCH_MOVED = """\
+csapp bench: the benchmarks are not part of the installed package; they live
+in the csapp source tree (bench/). From a checkout of the csapp source, with
+csapp installed (pip install '.[bench]'), run:
+    {command}
+    pytest bench --benchmark-only
+"""
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
-    from .benchmarks import run as bench  # imported only when asked for
-
-    return bench.run(
-        quick=args.quick,
-        rounds=args.rounds,
-        only=args.only,
-        json_path=args.json,
-        plot_path=args.plot,
-    )
+    """Say where the benchmarks went, with the command this one would have been."""
+    argv = ["python", "-m", "bench"]
+    argv += ["--quick"] if args.quick else []
+    for name in args.only or ():
+        argv += ["--only", name]
+    for option in ("rounds", "json", "plot"):
+        value = getattr(args, option)
+        argv += [f"--{option}", value] if value is not None else []
+    sys.stderr.write(BENCH_MOVED.format(command=shlex.join(argv)))
+    return EXIT_USAGE
 
 
 # --------------------------------------------------------------- parser
@@ -355,27 +352,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     bench = commands.add_parser(
         "bench",
-        help="benchmark against the peers (stdlib, C, asyncio, uvloop)",
-        description="Measure csapp side by side with what you would use instead, "
-        "in one run, and print each figure as a ratio. Needs a C compiler "
-        "for the C baselines; uvloop and matplotlib come with the [bench] extra.",
+        help="where the benchmarks are (the source tree: python -m bench)",
+        description="The benchmarks are not installed: from a checkout of the csapp "
+        "source, run `python -m bench [--quick] [--only WORKLOAD] [--json FILE] "
+        "[--plot FILE.png] [--rounds N]` or `pytest bench --benchmark-only`. "
+        "This command only says so, and exits with status 2.",
     )
-    bench.add_argument(
-        "--quick", action="store_true", help="small sizes and 3 rounds: finishes in about a minute"
-    )
-    bench.add_argument("--json", metavar="FILE", help="save every figure as JSON")
-    bench.add_argument("--plot", metavar="FILE.png", help="save a bar chart (needs matplotlib)")
-    bench.add_argument(
-        "--only",
-        metavar="WORKLOAD[,WORKLOAD...]",
-        action="extend",
-        type=_workloads,
-        help=f"run only these workloads ({', '.join(BENCH_WORKLOADS)}); "
-        "comma-separated or repeated",
-    )
-    bench.add_argument(
-        "--rounds", type=_positive_int, metavar="N", help="rounds per case (default 5, --quick 3)"
-    )
+    # The old options, accepted and passed on in the message (never checked
+    # here), so an old script gets the message rather than a usage error.
+    bench.add_argument("--quick", action="store_true", help=argparse.SUPPRESS)
+    for option in ("--json", "--plot", "--rounds"):
+        bench.add_argument(option, help=argparse.SUPPRESS)
+    bench.add_argument("--only", action="append", help=argparse.SUPPRESS)
     bench.set_defaults(run=_cmd_bench)
     return parser
 

@@ -3,9 +3,10 @@ joined by a veth pair, the link shaped with ``tc tbf`` or the MTU, or taken down
 and up in the middle of a transfer.
 
 Namespace A holds the server (``ip netns exec A python -m csapp echoserver``),
-namespace B the client: this file run as a script (``python nsutil.py client
-...``), or ``csapp echoclient``. The addresses exist inside the two namespaces
-only and neither has a route beyond its /24, so no packet leaves them. The
+namespace B the client: this module run as a script (``python -m
+support.nsutil client ...``, the tests directory on the path), or ``csapp
+echoclient``. The addresses exist inside the two namespaces only and neither
+has a route beyond its /24, so no packet leaves them. The
 measure of a bad link is the kernel's own count of retransmitted segments
 (``Tcp: RetransSegs`` of /proc/net/snmp read inside each namespace, before and
 after a case), with ``ss -ti`` samples taken during the transfer beside it.
@@ -34,7 +35,7 @@ from typing import IO, Any, Callable, Dict, Iterator, List, Optional, Sequence
 
 import pytest
 
-from netutil import ServerProcess, child_env, csapp_command, kill_group, read_line
+from .netutil import ServerProcess, child_env, csapp_command, kill_group, read_line
 
 PREFIX = "csapp-"  # namespaces are named csapp-<pid>-a and csapp-<pid>-b
 LEFTOVER = re.compile(r"^csapp-(\d+)-[ab]$")
@@ -58,6 +59,8 @@ SHAPE_HELP = {
 }
 FLAP_SECONDS = 1.0
 COMMAND_TIMEOUT = 10.0  # seconds: any one ip/tc/ss command
+# The directory holding the ``support`` package: on the script client's path.
+TESTS_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 STALL = 30.0  # seconds: the client gives up after this long without progress
 REQUIRE = "CSAPP_REQUIRE_NETNS"  # set to 1: where namespaces cannot be made, fail, not skip
 
@@ -453,10 +456,12 @@ def script_client(
     (everything before echoed), the server's end goes down, the client sends
     on into the dead link, and the link comes up ``FLAP_SECONDS`` later."""
     transfer = Transfer(case, size)
-    args = [sys.executable, os.path.abspath(__file__), "client", kind, SERVER_ADDR, str(port)]
+    args = [sys.executable, "-m", "support.nsutil", "client", kind, SERVER_ADDR, str(port)]
     args += ["--size", str(size), "--seed", str(seed), "--timeout", str(timeout)]
     if flap:
         args.append("--pause")
+    env = child_env(impl)
+    env["PYTHONPATH"] += os.pathsep + TESTS_DIR
     up_at: List[float] = []  # CLOCK_MONOTONIC is one clock for every namespace
 
     def run(sampler: SsSampler) -> None:
@@ -465,7 +470,7 @@ def script_client(
             stdin=subprocess.PIPE if flap else subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
-            env=child_env(impl),
+            env=env,
             start_new_session=True,
         )
         try:
@@ -784,9 +789,9 @@ async def aio_client(host: str, port: int, data: bytes, pause: int) -> Dict[str,
 
 
 def client_main(argv: Sequence[str]) -> int:
-    """``nsutil.py client {socket,aio} HOST PORT``: prints ``paused`` (with
+    """``python -m support.nsutil client {socket,aio} HOST PORT``: prints ``paused`` (with
     ``--pause``) and, at the end, ``result {json}``; exit 0 when byte-exact."""
-    parser = argparse.ArgumentParser(prog="nsutil.py client")
+    parser = argparse.ArgumentParser(prog="python -m support.nsutil client")
     parser.add_argument("kind", choices=["socket", "aio"])
     parser.add_argument("host")
     parser.add_argument("port", type=int)
@@ -813,5 +818,5 @@ def client_main(argv: Sequence[str]) -> int:
 
 if __name__ == "__main__":
     if sys.argv[1:2] != ["client"]:
-        sys.exit("usage: nsutil.py client {socket,aio} HOST PORT --size N [--pause]")
+        sys.exit("usage: python -m support.nsutil client {socket,aio} HOST PORT --size N [--pause]")
     sys.exit(client_main(sys.argv[2:]))

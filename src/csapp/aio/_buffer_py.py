@@ -1,4 +1,4 @@
-"""The receive buffer of ``csapp.aio``, in pure Python: the twin of ``csapp._aiobuf_c``.
+"""The receive buffer of ``csapp.aio``, in pure Python: the twin of ``csapp.aio._buffer_c``.
 
 The bytes that arrived and were not read yet are ``data[start:end]``. The event
 loop's ``recv_into`` writes straight into the free space ``data[end:]``
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, Optional, Tuple, Union
 
-from ._shared import AIO_FIRST_FREE, AIO_MAX_FREE, MAX_CHUNK, MSG_MAXLEN, MSG_NBYTES, echo_cut
+from .._shared import AIO_FIRST_FREE, AIO_MAX_FREE, MAX_CHUNK, MSG_MAXLEN, MSG_NBYTES, echo_cut
 
 __all__ = ["StreamBuffer"]
 

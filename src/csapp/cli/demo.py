@@ -16,11 +16,11 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, List, Sequence, TextIO, Tuple
 
-from ._rio import IMPLEMENTATION, MAXLINE
-from .client import echo_lines
+from .._rio import IMPLEMENTATION, MAXLINE
+from ..client import echo_lines
+from ..servers import ServerControl, serve_event
+from ..sockets import local_address, open_listenfd
 from .copying import COPY_METHODS, CopyStats, copy_fd
-from .servers import ServerControl, serve_event
-from .sockets import local_address, open_listenfd
 
 __all__ = ["run_demo"]
 

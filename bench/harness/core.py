@@ -13,7 +13,7 @@ import sys
 from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional
 
-from .._shared import NO_EXTENSIONS
+from csapp._switches import NO_EXTENSIONS
 
 
 @dataclass

@@ -14,7 +14,7 @@ from typing import Any, Callable, Iterator, List, Tuple
 
 import pytest
 
-from netutil import require_program
+from .netutil import require_program
 
 TlsPair = Callable[[Callable[[ssl.SSLSocket], Any]], ssl.SSLSocket]
 

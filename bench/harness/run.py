@@ -1,7 +1,6 @@
-"""``csapp bench``: every workload, side by side with the peers, as ratios.
+"""``python -m bench``: every workload, side by side with the peers, as ratios.
 
-The command line (``csapp.cli``) parses the options and imports this module
-only when ``csapp bench`` runs.
+The command line (``bench/__main__.py``) parses the options and calls :func:`run`.
 """
 
 from __future__ import annotations
@@ -13,7 +12,8 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import Callable, Collection, Dict, List, Optional
 
-from .. import _rio
+import csapp
+
 from . import (
     aio_workload,
     copy_workload,
@@ -231,7 +231,7 @@ def _memory(plan: Plan) -> List[Result]:
     )
 
 
-# In the order they run; ``csapp.cli.BENCH_WORKLOADS`` names the same ones.
+# In the order they run.
 WORKLOADS: Dict[str, Callable[[Plan], List[Result]]] = {
     "lines": _lines,
     "copy": _copy,
@@ -257,12 +257,12 @@ def run(
         raise ValueError(f"unknown workloads: {', '.join(sorted(unknown))}")
     chosen = [name for name in WORKLOADS if only is None or name in only]
     rounds = rounds or (3 if quick else 5)
-    impls = dict(sorted(_rio.IMPLEMENTATIONS.items()))
+    impls = dict(sorted(csapp.IMPLEMENTATIONS.items()))
     copy_mib = 32 if quick else 256
     cpu = pin_to_one_cpu()
     started = time.monotonic()
     print(
-        f"csapp bench: implementations {', '.join(impls)}; pinned to CPU {cpu}; "
+        f"python -m bench: implementations {', '.join(impls)}; pinned to CPU {cpu}; "
         f"{rounds} rounds, medians; TCP_NODELAY off on every echo server",
         flush=True,
     )
@@ -283,7 +283,7 @@ def run(
         try:
             report.plot(results, plot_path)
         except RuntimeError as exc:
-            print(f"csapp bench: {exc}", file=sys.stderr)
+            print(f"python -m bench: {exc}", file=sys.stderr)
             return 1
         print(f"saved {plot_path}")
     return 0

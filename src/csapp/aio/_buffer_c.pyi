@@ -1,4 +1,4 @@
-"""Type stub of the compiled csapp.aio buffer; ``csapp._aiobuf_py`` is its twin."""
+"""Type stub of the compiled csapp.aio buffer; ``csapp.aio._buffer_py`` is its twin."""
 
 from typing import Any, Callable, Optional, Tuple, Union
 

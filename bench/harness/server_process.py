@@ -15,10 +15,15 @@ import sys
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Iterator, List, Optional, Sequence, Tuple
 
 from . import cprogs
 from .core import impl_env
+
+# The peer servers, run as a script: it imports nothing of ``bench``, so a
+# child finds it wherever it was started from.
+PEERS = str(Path(__file__).resolve().with_name("peers.py"))
 
 # "asyncio-uvloop" is ``--mode asyncio --loop uvloop``, where uvloop is installed.
 OUR_MODES: Tuple[str, ...] = ("thread", "event", "prethreaded", "process", "iterative", "asyncio")
@@ -52,8 +57,8 @@ def peers() -> List[ServerSpec]:
 
 
 def python_peers() -> List[ServerSpec]:
-    """The peers of ``csapp.benchmarks.peers`` (uvloop's only where installed)."""
-    peer = (sys.executable, "-m", "csapp.benchmarks.peers")
+    """The peers of ``peers.py`` (uvloop's only where installed)."""
+    peer = (sys.executable, PEERS)
     specs = [
         ServerSpec("socketserver.ThreadingTCPServer", peer + ("socketserver", "0")),
         ServerSpec("ThreadingTCPServer + csapp handler", peer + ("csapp-socketserver", "0")),

@@ -3,8 +3,8 @@
 Beyond the C original: when several complete lines are already buffered,
 they go back in one ``write`` instead of one per line. With the compiled
 implementation the whole loop runs in C without the GIL
-(``_rio_c._echo_lines``), so one thread per client scales as in C; the
-pure-Python twin's ``_echo_lines`` follows the same rule (``_shared.echo_cut``)
+(``_rio_c._rio_echo``), so one thread per client scales as in C; the
+pure-Python twin's ``_rio_echo`` follows the same rule (``_shared.echo_cut``)
 with the same system calls.
 """
 
@@ -14,7 +14,7 @@ import errno
 import os
 from typing import Callable, Optional
 
-from ._rio import Rio, echo_lines
+from ._rio import Rio, rio_echo
 from ._shared import ECHO_BLOCKED, ECHO_EOF
 
 __all__ = ["echo", "echo_session"]
@@ -40,7 +40,7 @@ def echo_session(
     since_timeout = 0
     with Rio(connfd) as rp:
         while True:
-            echoed, state = echo_lines(rp, connfd, once)
+            echoed, state = rio_echo(rp, connfd, once)
             total += echoed
             since_timeout += echoed
             if echoed and received is not None:

@@ -23,7 +23,8 @@ from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 import pytest
 
 import csapp
-from rioutil import TWINS
+
+from .rioutil import TWINS
 
 MODES = ["iterative", "process", "thread", "prethreaded", "event", "asyncio"]
 CONCURRENT_MODES = ["process", "thread", "prethreaded", "event", "asyncio"]

@@ -77,9 +77,11 @@ def streams(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> 
     """asyncio's streams (control) or csapp.aio over one buffer twin."""
     kind = request.param
     if kind != "asyncio":
-        if kind not in csapp.aio.BUFFERS:
+        if kind not in csapp.aio.IMPLEMENTATIONS:
             pytest.skip("the compiled extension is not built here")
-        monkeypatch.setattr(csapp.aio.reader, "StreamBuffer", csapp.aio.BUFFERS[kind])
+        monkeypatch.setattr(
+            csapp.aio.reader, "StreamBuffer", csapp.aio.IMPLEMENTATIONS[kind].StreamBuffer
+        )
     return stream_api(kind)
 
 

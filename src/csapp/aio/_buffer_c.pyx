@@ -1,5 +1,5 @@
 # cython: language_level=3, embedsignature=True, embedsignature.format=python, binding=False, boundscheck=False, wraparound=False
-"""The receive buffer of ``csapp.aio``, compiled: the twin of ``csapp._aiobuf_py``.
+"""The receive buffer of ``csapp.aio``, compiled: the twin of ``csapp.aio._buffer_py``.
 
 The bytes that arrived and were not read yet are ``data[start:end]``; the event
 loop's ``recv_into`` writes straight into ``data[end:]`` (``get_buffer``, then

@@ -5,7 +5,7 @@ from __future__ import annotations
 import socket
 from typing import List
 
-from .sockets import getaddrinfo
+from ..sockets import address_info
 
 __all__ = ["hostinfo"]
 
@@ -17,7 +17,7 @@ def hostinfo(name: str) -> List[str]:
     once, ``getnameinfo`` with ``NI_NUMERICHOST``) but not limited to IPv4.
     A failed lookup raises ``socket.gaierror``.
     """
-    infos = getaddrinfo(name, None)
+    infos = address_info(name, None)
     addresses: List[str] = []
     for _family, _kind, _proto, _canonname, sockaddr in infos:
         host, _service = socket.getnameinfo(sockaddr, socket.NI_NUMERICHOST | socket.NI_NUMERICSERV)
