@@ -11,8 +11,9 @@ Each tests session builds the compiled extension with CSAPP_REQUIRE_EXTENSIONS=1
 (a failed compile fails the session), prints which interpreter and
 implementation ran, and runs the default suite over both implementations.
 With CSAPP_SDIST=path/to/csapp-X.tar.gz it installs that sdist instead of the
-source tree (CI builds the distributions once and proves the sdist on every
-interpreter this way). CI runs ``nox --error-on-missing-interpreters``.
+source tree. CI runs ``lint`` and ``dist`` (``--error-on-missing-interpreters``);
+it proves the other interpreters through their wheels instead, built from the
+``dist`` sdist, repaired and installed with no compiler (scripts/wheels.sh).
 """
 
 from __future__ import annotations

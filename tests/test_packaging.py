@@ -74,6 +74,8 @@ def test_the_sdist_holds_the_sources_tests_and_notices(dists: Dict[str, List[str
         "tests/conftest.py",
         "tests/test_twins.py",
         "docs/CONTRACT.md",
+        "scripts/wheels.sh",
+        ".github/workflows/wheels.yml",
     ]:
         assert needed in names, needed
     # The benchmarks: their front ends, the harness, the C baselines it compiles.

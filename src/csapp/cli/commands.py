@@ -1,4 +1,4 @@
-"""The ``csapp`` command: echo servers and client, hostinfo, copy, demo.
+"""The ``csapp`` command: echo servers and client, hostinfo, copy, demo, info.
 
 Bad input (a port that is not a number, an unknown host, a port in use) is one
 line on standard error and a non-zero exit status, never a traceback.
@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import argparse
 import os
+import platform
 import shlex
 import socket
 import sys
 from typing import Callable, List, NoReturn, Optional
 
 from .. import __version__
-from .._rio import IMPLEMENTATION
+from .._rio import EXTENSION_MISSING, IMPLEMENTATION, IMPLEMENTATIONS
 from ..client import echo_client
 from ..servers import SERVERS, ServerConfig, ServerControl, serve_asyncio
 from ..sockets import local_address, open_clientfd, open_listenfd
@@ -37,6 +38,17 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see --help)\n")
+
+
+class _Version(argparse.Action):
+    """``--version``: argparse's own would wrap the line at the terminal's width."""
+
+    def __init__(self, option_strings: List[str], dest: str, help: Optional[str] = None) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, help=help)
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: object) -> NoReturn:
+        print(version_line(), flush=True)
+        parser.exit(EXIT_OK)
 
 
 def _fail(command: str, message: str) -> int:
@@ -192,6 +204,43 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         return _fail("demo", f"{exc.strerror or exc}")
 
 
+def version_line() -> str:
+    """``csapp --version``: the version, the implementation and, for the
+    fallback, why the compiled extension is not in use."""
+    why = f"; {EXTENSION_MISSING}" if EXTENSION_MISSING else ""
+    return f"csapp {__version__} (implementation: {IMPLEMENTATION}{why})"
+
+
+# What the fallback costs and how to leave it, for ``csapp info``.
+FALLBACK_NOTE = "the pure-Python twin behaves the same, about 3x slower on the hot paths"
+GET_THE_EXTENSION = (
+    "for the compiled one, install a csapp wheel, or build with a C compiler and "
+    "Python's headers (pip install -v shows the build's 'csapp:' lines)"
+)
+
+
+def _cmd_info(args: argparse.Namespace) -> int:
+    """Which implementation, why (under the fallback), and where it all lives."""
+    from ..aio import _buffer  # asyncio: imported here, never by ``import csapp.cli``
+
+    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    lines = [
+        f"csapp {__version__}",
+        f"implementation: {IMPLEMENTATION} (csapp.aio's buffer: {_buffer.IMPLEMENTATION})",
+    ]
+    if EXTENSION_MISSING:
+        lines.append(f"why: {EXTENSION_MISSING}")
+        if "c" in IMPLEMENTATIONS:
+            lines.append(f"note: {FALLBACK_NOTE}; the compiled one is installed (unset the switch)")
+        else:
+            lines.append(f"note: {FALLBACK_NOTE}; {GET_THE_EXTENSION}")
+    python = f"{platform.python_implementation()} {platform.python_version()}"
+    lines.append(f"python: {python} ({sys.executable})")
+    lines.append(f"package: {package}")
+    print("\n".join(lines))
+    return EXIT_OK
+
+
 # ``csapp bench`` ran the benchmarks; they live in the source tree now
 # (``bench/``), never in the wheel. The command stays to say where.
 BENCH_MOVED = """\
@@ -228,8 +277,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--version",
-        action="version",
-        version=f"csapp {__version__} (implementation: {IMPLEMENTATION})",
+        action=_Version,
+        help="print the version and the implementation in use (with why, for the "
+        "pure-Python one), then exit",
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
@@ -349,6 +399,16 @@ def build_parser() -> argparse.ArgumentParser:
         description="Start an echo server, talk to it, and compare copy methods.",
     )
     demo.set_defaults(run=_cmd_demo)
+
+    about = commands.add_parser(
+        "info",
+        help="which implementation is in use, and why",
+        description="Print the csapp version, the implementation in use (c: the "
+        "compiled extension; python: the pure-Python twin) and, for the twin, why "
+        "the compiled extension is not in use; the Python version and where csapp "
+        "is installed.",
+    )
+    about.set_defaults(run=_cmd_info)
 
     bench = commands.add_parser(
         "bench",
