@@ -17,13 +17,15 @@ import pytest
 
 import csapp
 from bench.harness.core import pin_to_one_cpu
+from bench.harness.server_process import C_EPOLL, C_THREADED
 
 # group -> [(name, median seconds)]
 _MEDIANS: Dict[str, List[Tuple[str, float]]] = {}
 REFERENCE = "BufferedReader.readline() loop"
 # group -> (unit, [(name, median rate)])
 _RATES: Dict[str, Tuple[str, List[Tuple[str, float]]]] = {}
-RATE_REFERENCES = {"copy": "cat", "echo": "C threaded echo (memchr RIO)"}
+RATE_REFERENCES = {"copy": "cat", "echo": C_THREADED}
+RATE_LIMITS = {"echo": C_EPOLL}  # a second ratio column: the one-thread limit
 IMPLS = [name for name in ("c", "python") if name in csapp.IMPLEMENTATIONS]
 
 
@@ -90,11 +92,13 @@ def _rate_summary(tr) -> None:  # type: ignore[no-untyped-def]
         return
     tr.section("csapp: rates measured in each round (medians) and their ratios")
     for group, (unit, rows) in _RATES.items():
-        ref_name = next(
-            (r for prefix, r in RATE_REFERENCES.items() if group.startswith(prefix)), None
-        )
-        ref = next((v for n, v in rows if n == ref_name), None)
-        tr.write_line(f"{group}  ({unit}{'; ÷ ' + ref_name if ref else ''})")
+        refs = []  # (name, rate) of each reference measured in this group
+        for references in (RATE_REFERENCES, RATE_LIMITS):
+            ref_name = next((r for p, r in references.items() if group.startswith(p)), None)
+            ref = next((v for n, v in rows if n == ref_name), None)
+            if ref_name and ref:
+                refs.append((ref_name, ref))
+        tr.write_line(f"{group}  ({unit}{''.join('; ÷ ' + n for n, _ in refs)})")
         for name, value in rows:
-            ratio = f"{value / ref:6.2f}×" if ref else ""
-            tr.write_line(f"  {name:40} {value:12.3f}  {ratio}")
+            ratios = "  ".join(f"{value / ref:6.2f}×" for _, ref in refs)
+            tr.write_line(f"  {name:40} {value:12.3f}  {ratios}")

@@ -1,9 +1,9 @@
 """Workloads 2-5 under pytest-benchmark: copy, echo request/response, bulk echo,
 memory. The cases are those of ``python -m bench`` (``bench.harness``); each
 round measures a rate inside it, and the summary prints the medians and their
-ratios to ``cat`` (copy) or the C threaded echo server (echo). Unlike
-``python -m bench``, a case's rounds run back to back, not rotated among peers:
-prefer ``python -m bench`` for the published figures.
+ratios to ``cat`` (copy) or to the C threaded and the C one-thread epoll echo
+servers (echo). Unlike ``python -m bench``, a case's rounds run back to back,
+not rotated among peers: prefer ``python -m bench`` for the published figures.
 
 Sizes: ``CSAPP_BENCH_COPY_MIB`` (64), ``CSAPP_BENCH_ECHO_SECONDS`` (2),
 ``CSAPP_BENCH_BULK_MIB`` (32), ``CSAPP_BENCH_IDLE`` (1000 connections),
@@ -21,7 +21,7 @@ import csapp
 from bench.conftest import IMPLS
 from bench.harness import copy_workload, echo_workload, memory_workload
 from bench.harness.core import Case
-from bench.harness.server_process import OUR_MODES, ServerSpec, server_specs
+from bench.harness.server_process import C_EPOLL, C_THREADED, OUR_MODES, ServerSpec, server_specs
 
 COPY_MIB = int(os.environ.get("CSAPP_BENCH_COPY_MIB", "64"))
 ECHO_SECONDS = float(os.environ.get("CSAPP_BENCH_ECHO_SECONDS", "2"))
@@ -34,7 +34,8 @@ COPY_FAST += ["shutil.copyfileobj", "cat"]
 COPY_SLOW = [f"csapp copy byte [{impl}]" for impl in IMPLS]
 COPY_SLOW += ["os.read(fd, 1) loop, Python", "cat"]
 PEER_SERVERS = [
-    "C threaded echo (memchr RIO)",
+    C_THREADED,
+    C_EPOLL,
     "socketserver.ThreadingTCPServer",
     "ThreadingTCPServer + csapp handler",
     "ThreadingTCPServer, bare recv (ceiling)",

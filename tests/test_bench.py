@@ -12,7 +12,10 @@ import pytest
 
 import csapp
 from bench.__main__ import build_parser
-from bench.harness.run import WORKLOADS
+from bench.harness import report
+from bench.harness.core import Result
+from bench.harness.run import LIMITS, REFERENCES, WORKLOADS
+from bench.harness.server_process import C_EPOLL, C_THREADED
 from support.netutil import child_env
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -92,3 +95,22 @@ def test_help() -> None:
     assert result.returncode == 0, result.stderr.decode()
     assert result.stdout.startswith(b"usage: python -m bench ")
     assert b"--only WORKLOAD" in result.stdout
+
+
+def test_echo_ratios_to_both_c_servers_in_the_tables_and_the_json(tmp_path: Path) -> None:
+    """Echo rows get a ratio to the C threaded server and one to the C epoll
+    server; the JSON keeps its fields and adds each result's ``ratios``."""
+    group = "echo 64 B request/response, N=10"
+    rates = {"csapp event [c]": 90.0, C_THREADED: 100.0, C_EPOLL: 120.0}
+    results = [Result(group, case, "k req/s", [rate]) for case, rate in rates.items()]
+    results.append(Result(group, "asyncio streams", "k req/s", [], "failed: no"))
+    table = report.format_tables(results, REFERENCES, LIMITS).splitlines()
+    assert table[2].index(f"÷ {C_THREADED}") < table[2].index(f"÷ {C_EPOLL}")
+    assert table[3].split()[-3:] == ["90.000", "0.90×", "0.75×"]
+    assert table[6].split()[-4:] == ["–", "–", "(failed:", "no)"]
+    out = tmp_path / "bench.json"
+    report.to_json(results, [], str(out), [REFERENCES, LIMITS])
+    rows = json.loads(out.read_text())["results"]
+    assert set(rows[0]) == {"group", "case", "unit", "median", "values", "note", "ratios"}
+    assert rows[0]["ratios"] == {C_THREADED: 0.9, C_EPOLL: 0.75}
+    assert rows[3]["ratios"] == {}

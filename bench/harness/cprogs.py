@@ -1,6 +1,6 @@
 """The C baselines (memchr floor, the lecture's byte-at-a-time reader, a
-threaded echo server, a load generator), compiled on first use with the
-system ``cc`` into a cache directory."""
+threaded and a one-thread epoll echo server, a load generator), compiled on
+first use with the system ``cc`` into a cache directory."""
 
 from __future__ import annotations
 
@@ -12,6 +12,10 @@ import tempfile
 from pathlib import Path
 
 SOURCES = Path(__file__).resolve().parent.parent / "csrc"
+
+
+class NoCompiler(RuntimeError):
+    """No C compiler to build a baseline that is not in the cache yet."""
 
 
 def cache_dir() -> Path:
@@ -34,10 +38,34 @@ def program(name: str) -> str:
     if not binary.exists():
         cc = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
         if not cc:
-            raise RuntimeError("no C compiler (cc) found for the C baselines")
+            raise NoCompiler("no C compiler (cc) found for the C baselines")
         tmp = binary.with_suffix(".tmp")
-        subprocess.run(
-            [cc, "-O2", "-o", str(tmp), str(source), "-lpthread"], check=True, capture_output=True
-        )
+        try:
+            subprocess.run(
+                [cc, "-O2", "-o", str(tmp), str(source), "-lpthread"],
+                check=True,
+                capture_output=True,
+            )
+        except (OSError, subprocess.CalledProcessError) as exc:
+            if not compiles(cc, binary.with_suffix(".probe")):  # CC=false, a failing shim
+                raise NoCompiler(f"the C compiler {cc!r} does not work here ({exc})") from None
+            raise  # the compiler works: the baseline itself failed to build
         tmp.rename(binary)
     return str(binary)
+
+
+def compiles(cc: str, out: Path) -> bool:
+    """Does ``cc`` build the smallest C program? (Tells a compiler that cannot
+    run apart from a baseline that does not compile.)"""
+    try:
+        done = subprocess.run(
+            [cc, "-x", "c", "-o", str(out), "-"],
+            input=b"int main(void) { return 0; }\n",
+            capture_output=True,
+            timeout=120,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return False
+    finally:
+        out.unlink(missing_ok=True)
+    return done.returncode == 0

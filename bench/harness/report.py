@@ -6,7 +6,7 @@ import json
 import platform
 import time
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 from .core import Result
 
@@ -27,32 +27,64 @@ def index(results: List[Result]) -> Dict[Tuple[str, str], Result]:
     return {(r.group, r.case): r for r in results}
 
 
-def format_tables(results: List[Result], reference: Dict[str, str]) -> str:
-    """One table per group: each case's median and its ratio to the group's reference."""
-    out: List[str] = []
+def references_of(group: str, rows: List[Result], *references: Dict[str, str]) -> List[Result]:
+    """The rows of ``group`` its ratios are taken to: from each mapping (group
+    prefix -> case), the case named for the group's prefix, where it ran."""
+    found: List[Result] = []
+    for reference in references:
+        name = next((ref for prefix, ref in reference.items() if group.startswith(prefix)), None)
+        row = next((r for r in rows if r.case == name), None)
+        if row is not None and row not in found:
+            found.append(row)
+    return found
+
+
+def _groups(results: List[Result]) -> Dict[str, List[Result]]:
     groups: Dict[str, List[Result]] = {}
     for r in results:
         groups.setdefault(r.group, []).append(r)
-    for group, rows in groups.items():
-        ref_name = next(
-            (ref for prefix, ref in reference.items() if group.startswith(prefix)), None
-        )
-        ref = next((r for r in rows if r.case == ref_name), None)
+    return groups
+
+
+def format_tables(
+    results: List[Result], reference: Dict[str, str], also: Optional[Dict[str, str]] = None
+) -> str:
+    """One table per group: each case's median and its ratio to the group's
+    reference, then (``also``) to a second reference, in a column of its own."""
+    out: List[str] = []
+    for group, rows in _groups(results).items():
+        refs = references_of(group, rows, reference, *([also] if also else []))
         unit = rows[0].unit
         out.append(f"\n{group}  ({unit}, median of {max(len(r.values) for r in rows)} rounds)")
         width = max(len(r.case) for r in rows)
         head = f"  {'':{width}}  {unit:>12}"
-        if ref is not None:
+        for ref in refs:
             head += f"  {'÷ ' + ref.case:>{len(ref.case) + 2}}"
         out.append(head)
         for r in rows:
             line = f"  {r.case:{width}}  {r.median:12.3f}"
-            if ref is not None and ref.median and r.values:
-                line += f"  {r.median / ref.median:>{len(ref.case) + 1}.2f}×"
+            for ref in refs:
+                if ref.median and r.values:
+                    line += f"  {r.median / ref.median:>{len(ref.case) + 1}.2f}×"
+                else:
+                    line += f"  {'–':>{len(ref.case) + 2}}"
             if r.note:
                 line += f"  ({r.note})"
             out.append(line)
     return "\n".join(out)
+
+
+def ratios(
+    results: List[Result], *references: Dict[str, str]
+) -> Dict[Tuple[str, str], Dict[str, float]]:
+    """(group, case) -> {reference case: ratio} for every measured pair."""
+    found: Dict[Tuple[str, str], Dict[str, float]] = {}
+    for group, rows in _groups(results).items():
+        refs = [ref for ref in references_of(group, rows, *references) if ref.values and ref.median]
+        for r in rows:
+            if r.values:
+                found[(group, r.case)] = {ref.case: r.median / ref.median for ref in refs}
+    return found
 
 
 def check_targets(
@@ -104,8 +136,14 @@ def machine() -> Dict[str, str]:
 
 
 def to_json(
-    results: List[Result], checked: List[Tuple[Target, Optional[float]]], path: str
+    results: List[Result],
+    checked: List[Tuple[Target, Optional[float]]],
+    path: str,
+    references: Sequence[Dict[str, str]] = (),
 ) -> None:
+    """Every figure; with ``references``, each result's ``ratios`` to them
+    (reference case -> ratio, the measured ones only)."""
+    found = ratios(results, *references)
     data = {
         "machine": machine(),
         "results": [
@@ -116,6 +154,7 @@ def to_json(
                 "median": r.median,
                 "values": r.values,
                 "note": r.note,
+                "ratios": found.get((r.group, r.case), {}),
             }
             for r in results
         ],
@@ -134,9 +173,7 @@ def plot(results: List[Result], path: str) -> None:
         import matplotlib.pyplot as plt
     except ImportError:
         raise RuntimeError("--plot needs matplotlib: pip install 'csapp[bench]'") from None
-    groups: Dict[str, List[Result]] = {}
-    for r in results:
-        groups.setdefault(r.group, []).append(r)
+    groups = _groups(results)
     height = sum(0.6 + 0.25 * len(rows) for rows in groups.values())
     fig, axes = plt.subplots(len(groups), 1, figsize=(10, max(2.0, height)))
     if len(groups) == 1:

@@ -50,10 +50,24 @@ def ours(impl: str, mode: str) -> ServerSpec:
     return ServerSpec(f"csapp {mode} [{impl}]", argv, impl)
 
 
+# The C peers' row names: the reference of the echo tables, and the limit for
+# a server on one thread (a second ratio column).
+C_THREADED = "C threaded echo (memchr RIO)"
+C_EPOLL = "C epoll echo (one thread)"
+
+
 def peers() -> List[ServerSpec]:
-    """The C threaded server (compiled here if needed), then the Python peers."""
-    c_server = ServerSpec("C threaded echo (memchr RIO)", (cprogs.program("echo_threaded"), "0"))
-    return [c_server] + python_peers()
+    """The C servers (compiled here if needed), then the Python peers."""
+    return c_peers() + python_peers()
+
+
+def c_peers() -> List[ServerSpec]:
+    """Thread per connection (``echo_threaded.c``) and one-thread level-triggered
+    epoll with coalesced line writes (``echo_epoll.c``), compiled if needed."""
+    return [
+        ServerSpec(C_THREADED, (cprogs.program("echo_threaded"), "0")),
+        ServerSpec(C_EPOLL, (cprogs.program("echo_epoll"), "0")),
+    ]
 
 
 def python_peers() -> List[ServerSpec]:
