@@ -2,7 +2,7 @@
  * rio.c -- the C core of csapp (see rio.h). Plain POSIX, no Python.
  */
 #ifndef _GNU_SOURCE
-#define _GNU_SOURCE 1 /* memmem */
+#define _GNU_SOURCE 1 /* memmem, memrchr */
 #endif
 #include "rio.h"
 
@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 /* One read(2) or write(2) asks for at most this much (Linux moves at most
@@ -187,14 +188,25 @@ int csapp_rio_unread(csapp_rio_t *rp, const void *data, size_t n, int *err)
     return 0;
 }
 
-/* Bytes up to and including the last '\n' of buf[0:n], or 0 if there is none. */
+/* Bytes up to and including the last '\n' of buf[0:n], or 0 if there is none.
+ * Searched from the end (memrchr), so a buffer of whole lines costs one look
+ * at its last byte, not a scan of every line. */
 static size_t through_last_newline(const unsigned char *buf, size_t n)
 {
+    if (n == 0)
+        return 0;
+    if (buf[n - 1] == '\n')
+        return n;
+#if defined(__APPLE__)
     size_t cut = 0;
     const unsigned char *nl;
     while (cut < n && (nl = memchr(buf + cut, '\n', n - cut)) != NULL)
         cut = (size_t)(nl - buf) + 1;
     return cut;
+#else
+    const unsigned char *nl = memrchr(buf, '\n', n - 1);
+    return nl == NULL ? 0 : (size_t)(nl - buf) + 1;
+#endif
 }
 
 int csapp_rio_echo(csapp_rio_t *rp, int out_fd, size_t limit, int once, int pause,
@@ -245,6 +257,155 @@ int csapp_rio_echo(csapp_rio_t *rp, int out_fd, size_t limit, int once, int paus
         at_eof = got == 0;
         busy = 1;
     }
+}
+
+/* EAGAIN, EWOULDBLOCK or EINTR: the descriptor is not ready now; try later. */
+static int not_now(int err)
+{
+    return err == EINTR || csapp_would_block(err);
+}
+
+/* Append data[0:n] to the buffered bytes. 0, or -1 with *err = ENOMEM. */
+static int rio_append(csapp_rio_t *rp, const void *data, size_t n, int *err)
+{
+    if (n == 0)
+        return 0;
+    if (csapp_rio_reserve(rp, n, err) < 0)
+        return -1;
+    memcpy(rp->buf + rp->end, data, n);
+    rp->end += n;
+    return 0;
+}
+
+/* One write of a[0:k] followed by b[0:m]: write(2) when one of them is
+ * empty, writev(2) otherwise. The count, or -1 with errno set. */
+static ssize_t write_two(int fd, const unsigned char *a, size_t k, const unsigned char *b,
+                         size_t m)
+{
+    if (k == 0)
+        return write(fd, b, m < CSAPP_IO_MAX ? m : CSAPP_IO_MAX);
+    if (m == 0)
+        return write(fd, a, k < CSAPP_IO_MAX ? k : CSAPP_IO_MAX);
+    struct iovec iov[2];
+    iov[0].iov_base = (void *)a;
+    iov[0].iov_len = k;
+    iov[1].iov_base = (void *)b;
+    iov[1].iov_len = m;
+    return writev(fd, iov, 2);
+}
+
+/* The end of a turn: a reader that holds nothing gives its buffer back. */
+static int turn_end(csapp_rio_t *rp, int state)
+{
+    if (rp->buf != NULL && rp->start == rp->end)
+        csapp_rio_release(rp);
+    return state;
+}
+
+int csapp_rio_echo_turn(csapp_rio_t *rp, int writable, unsigned char *scratch,
+                        size_t scratch_size, size_t limit, size_t high_water, size_t *echoed,
+                        size_t *received, int *err)
+{
+    int drained = 0;
+    ssize_t got, put;
+    size_t held = csapp_rio_buffered(rp);
+    if (limit == 0)
+        limit = 1;
+    if (scratch_size > CSAPP_IO_MAX)
+        scratch_size = CSAPP_IO_MAX;
+
+    /* 1. Output that waited from an earlier turn goes first. */
+    if (held > 0) {
+        const unsigned char *from = csapp_rio_data(rp);
+        size_t cut = csapp_echo_cut(from, held, 0, limit);
+        if (cut == 0 && writable)
+            cut = held; /* the rest of a long line's piece a blocked turn owes */
+        if (cut > 0) {
+            put = write(rp->fd, from, cut < CSAPP_IO_MAX ? cut : CSAPP_IO_MAX);
+            if (put < 0) {
+                if (!not_now(errno)) {
+                    *err = errno;
+                    return turn_end(rp, -1);
+                }
+                put = 0;
+            }
+            csapp_rio_consume(rp, (size_t)put);
+            *echoed += (size_t)put;
+            if ((size_t)put < cut) {
+                /* The socket is full: read on only below the high-water mark. */
+                int state = CSAPP_TURN_BLOCKED;
+                if (csapp_rio_buffered(rp) < high_water) {
+                    got = read(rp->fd, scratch, scratch_size);
+                    if (got < 0 && !not_now(errno)) {
+                        *err = errno;
+                        return turn_end(rp, -1);
+                    }
+                    if (got == 0)
+                        state = CSAPP_TURN_BLOCKED_EOF;
+                    if (got > 0) {
+                        *received += (size_t)got;
+                        if (rio_append(rp, scratch, (size_t)got, err) < 0)
+                            return turn_end(rp, -1);
+                    }
+                }
+                return turn_end(rp, state);
+            }
+            drained = 1;
+            held = csapp_rio_buffered(rp);
+        }
+    }
+
+    /* 2. One read. */
+    got = read(rp->fd, scratch, scratch_size);
+    if (got < 0) {
+        if (!not_now(errno)) {
+            *err = errno;
+            return turn_end(rp, -1);
+        }
+        return turn_end(rp, drained ? CSAPP_TURN_DRAINED : CSAPP_TURN_IDLE);
+    }
+    *received += (size_t)got;
+    int at_eof = got == 0;
+    size_t fresh = (size_t)got;
+
+    /* 3. The held partial line (no '\n' in it, shorter than limit) and the
+     * new bytes, cut by the echo rule, in one write. */
+    size_t cut = through_last_newline(scratch, fresh);
+    if (cut > 0)
+        cut += held;
+    else if (at_eof || held + fresh >= limit)
+        cut = held + fresh;
+    size_t written = 0;
+    int write_err = 0;
+    if (cut > 0) {
+        put = write_two(rp->fd, csapp_rio_data(rp), held, scratch, cut - held);
+        if (put < 0) {
+            if (!not_now(errno))
+                write_err = errno;
+            put = 0;
+        }
+        written = (size_t)put;
+    }
+    *echoed += written;
+    /* What the socket did not take stays, in order. */
+    if (written < held) {
+        csapp_rio_consume(rp, written);
+        if (rio_append(rp, scratch, fresh, err) < 0)
+            return turn_end(rp, -1);
+    } else {
+        csapp_rio_consume(rp, held);
+        if (rio_append(rp, scratch + (written - held), fresh - (written - held), err) < 0)
+            return turn_end(rp, -1);
+    }
+    if (write_err != 0) {
+        *err = write_err;
+        return turn_end(rp, -1);
+    }
+    if (written < cut)
+        return turn_end(rp, at_eof ? CSAPP_TURN_BLOCKED_EOF : CSAPP_TURN_BLOCKED);
+    if (at_eof)
+        return turn_end(rp, CSAPP_TURN_CLOSED);
+    return turn_end(rp, drained ? CSAPP_TURN_DRAINED : CSAPP_TURN_IDLE);
 }
 
 ssize_t csapp_find(const void *buf, size_t n, const void *sep, size_t seplen)

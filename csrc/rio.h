@@ -150,6 +150,39 @@ int csapp_rio_unread(csapp_rio_t *rp, const void *data, size_t n, int *err);
 int csapp_rio_echo(csapp_rio_t *rp, int out_fd, size_t limit, int once, int pause,
                    size_t *echoed, int *err);
 
+/* What one csapp_rio_echo_turn ended with (csapp._shared's TURN_* values). */
+enum {
+    CSAPP_TURN_IDLE = 0,        /* everything complete went back: wait for input */
+    CSAPP_TURN_DRAINED = 1,     /* output held from an earlier turn went out too */
+    CSAPP_TURN_BLOCKED = 2,     /* output waits for the socket to take it */
+    CSAPP_TURN_BLOCKED_EOF = 3, /* output waits, and the client has closed */
+    CSAPP_TURN_CLOSED = 4       /* the client closed and everything went back */
+};
+
+/*
+ * csapp_rio_echo_turn -- one turn of an event-driven echo server for one
+ * ready, non-blocking descriptor (CSAPP echoservers' check_clients, without
+ * its lost lines). rp holds only what must wait: output the socket did not
+ * take, or a partial line. (1) If rp holds bytes the echo rule sends now
+ * (with `writable`, the descriptor reported writable after a blocked turn:
+ * all it holds, since the rest of a long line's piece cut earlier is owed
+ * though the rule alone would wait for more), one write of them; if the
+ * socket does not take them all, the turn ends
+ * CSAPP_TURN_BLOCKED after one read appended to rp, made only while rp
+ * holds fewer than high_water bytes. (2) One read(2) of scratch_size bytes
+ * into scratch (the caller's, shared by all its connections). (3) rp's
+ * partial line followed by the new bytes, cut by the echo rule (csapp_echo_cut;
+ * all of it at EOF), go back in one write (writev when both hold some);
+ * what the socket does not take is appended to rp. A reader left holding
+ * nothing frees its buffer, so an idle connection costs no buffer.
+ * EAGAIN and EINTR end the turn (level-triggered readiness brings the
+ * descriptor back); any other error returns -1 with *err, keeping every
+ * byte read. *echoed grows by the bytes written, *received by those read.
+ */
+int csapp_rio_echo_turn(csapp_rio_t *rp, int writable, unsigned char *scratch,
+                        size_t scratch_size, size_t limit, size_t high_water, size_t *echoed,
+                        size_t *received, int *err);
+
 /*
  * csapp_find -- where sep[0:seplen] first occurs in buf[0:n]: its offset, or
  * -1 when it does not (or seplen is 0). memchr for one byte, memmem for more.

@@ -29,5 +29,14 @@ cdef extern from "rio.h" nogil:
     int csapp_rio_unread(csapp_rio_t *rp, const void *data, size_t n, int *err)
     int csapp_rio_echo(csapp_rio_t *rp, int out_fd, size_t limit, int once, int pause,
                        size_t *echoed, int *err)
+    enum:
+        CSAPP_TURN_IDLE
+        CSAPP_TURN_DRAINED
+        CSAPP_TURN_BLOCKED
+        CSAPP_TURN_BLOCKED_EOF
+        CSAPP_TURN_CLOSED
+    int csapp_rio_echo_turn(csapp_rio_t *rp, int writable, unsigned char *scratch,
+                            size_t scratch_size, size_t limit, size_t high_water,
+                            size_t *echoed, size_t *received, int *err)
     ssize_t csapp_find(const void *buf, size_t n, const void *sep, size_t seplen)
     size_t csapp_echo_cut(const void *buf, size_t n, int at_eof, size_t limit)

@@ -27,6 +27,7 @@ import pytest
 
 import csapp
 from csapp import _rio_py, _shared
+from support.rioutil import strace_argv
 
 rio_c = pytest.importorskip("csapp._rio_c") if "c" in csapp.IMPLEMENTATIONS else None
 pytestmark = pytest.mark.skipif(rio_c is None, reason="the compiled extension is not built here")
@@ -59,7 +60,8 @@ def test_same_public_names_and_all() -> None:
     for twin in TWINS.values():
         assert set(twin.__all__) <= set(public_names(twin))
     assert public_names(rio_c.Rio) == public_names(_rio_py.Rio)
-    assert hasattr(rio_c, "_rio_echo") and hasattr(_rio_py, "_rio_echo")
+    for private in ("_rio_echo", "_rio_echo_turns"):  # the echo services' cores
+        assert hasattr(rio_c, private) and hasattr(_rio_py, private), private
 
 
 def test_same_constants_from_the_shared_module() -> None:
@@ -349,27 +351,7 @@ def strace_reads(impl: str, scenarios: List[Any], tmp_path: Path) -> List[List[T
     trace = tmp_path / f"trace-{impl}"
     env = dict(os.environ, CSAPP_NO_EXTENSIONS="1" if impl == "python" else "0")
     subprocess.run(
-        [
-            "strace",
-            "-f",
-            "--seccomp-bpf",  # stop only at the traced calls: 10x faster
-            "-qq",
-            "-s",
-            "0",
-            "-e",
-            "abbrev=none",
-            "-e",
-            "signal=none",
-            "-e",
-            "trace=read,readv,stat,newfstatat,statx",
-            "-o",
-            str(trace),
-            sys.executable,
-            "-c",
-            CHILD,
-            impl,
-            str(spec),
-        ],
+        strace_argv("read,readv", str(trace)) + [sys.executable, "-c", CHILD, impl, str(spec)],
         check=True,
         timeout=120,
         env=env,

@@ -37,6 +37,7 @@ if TYPE_CHECKING:  # type checkers read the pure-Python module
     from ._rio_py import *  # noqa: F403
 
     rio_echo = _rio_py._rio_echo
+    rio_echo_turns = _rio_py._rio_echo_turns
 
     IMPLEMENTATION: str
     EXTENSION_MISSING: Optional[str]
@@ -60,5 +61,6 @@ else:
     EXTENSION_MISSING = None if _impl is not _rio_py else fallback_reason(_import_error)
     del _import_error
     globals().update((name, getattr(_impl, name)) for name in RIO_NAMES)
-    # CSAPP echo's loop (csapp.echo); both twins have it.
+    # CSAPP echo's loop (csapp.echo) and the event server's turns; both twins have them.
     rio_echo = _impl._rio_echo
+    rio_echo_turns = _impl._rio_echo_turns

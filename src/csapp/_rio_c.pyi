@@ -4,7 +4,7 @@ The one written source of the twins' signatures: ``tests/test_twins.py``
 holds both twins against it (names, parameters, defaults).
 """
 
-from typing import Any, Iterator, List, Optional, Tuple
+from typing import Any, Dict, Iterable, Iterator, List, Optional, Tuple
 
 from typing_extensions import disjoint_base
 
@@ -71,3 +71,10 @@ def rio_readinitb(fd: int) -> Rio: ...
 def rio_readlineb(rp: Rio, maxlen: int = 8192) -> bytes: ...
 def rio_readnb(rp: Rio, n: int) -> bytes: ...
 def _rio_echo(rp: Rio, out_fd: int, once: bool = False) -> Tuple[int, int]: ...
+def _rio_echo_turns(
+    events: Iterable[Tuple[int, int]],
+    rios: Dict[int, Rio],
+    scratch: Any,
+    high_water: int,
+    report_all: bool = False,
+) -> List[Tuple[int, int, int]]: ...

@@ -50,10 +50,13 @@ cdef extern from "poll.h" nogil:
         short revents
     int poll(pollfd *fds, unsigned long nfds, int timeout)
     enum: POLLIN
+    enum: POLLOUT
 
 from rio cimport (
+    CSAPP_TURN_BLOCKED, CSAPP_TURN_BLOCKED_EOF, CSAPP_TURN_CLOSED, CSAPP_TURN_DRAINED,
+    CSAPP_TURN_IDLE,
     csapp_readn, csapp_rio_buffered, csapp_rio_consume, csapp_rio_data, csapp_rio_echo,
-    csapp_rio_fill,
+    csapp_rio_echo_turn, csapp_rio_fill,
     csapp_rio_init, csapp_rio_line_length, csapp_rio_release, csapp_rio_reserve,
     csapp_rio_t, csapp_rio_unread, csapp_would_block, csapp_writen,
 )
@@ -61,7 +64,8 @@ from rio cimport (
 from csapp import _shared
 from csapp._shared import (
     MSG_BUFSIZE, MSG_CONTIGUOUS, MSG_ECHO_NEEDS_FD, MSG_MAXLEN, MSG_NEGATIVE_N,
-    MSG_READ_LENGTH, MSG_RECV_COUNT, MSG_REENTRANT, MSG_TIMED_OUT, check_timeout,
+    MSG_READ_LENGTH, MSG_RECV_COUNT, MSG_REENTRANT, MSG_SCRATCH_EMPTY, MSG_TIMED_OUT,
+    check_timeout, msg_not_dict,
     msg_no_pickle, msg_not_bytes_like, msg_not_open, msg_not_rio, msg_not_writable,
     poll_milliseconds, rio_repr,
 )
@@ -81,6 +85,12 @@ cdef size_t MAX_CHUNK = _shared.MAX_CHUNK
 cdef int ECHO_EOF = _shared.ECHO_EOF
 cdef int ECHO_CHUNK = _shared.ECHO_CHUNK
 cdef int ECHO_BLOCKED = _shared.ECHO_BLOCKED
+cdef int TURN_IDLE = _shared.TURN_IDLE
+cdef int TURN_FAILED = _shared.TURN_FAILED
+cdef int TURN_NOT_SERVED = _shared.TURN_NOT_SERVED
+assert (CSAPP_TURN_IDLE, CSAPP_TURN_DRAINED, CSAPP_TURN_BLOCKED, CSAPP_TURN_BLOCKED_EOF,
+        CSAPP_TURN_CLOSED) == (_shared.TURN_IDLE, _shared.TURN_DRAINED, _shared.TURN_BLOCKED,
+                               _shared.TURN_BLOCKED_EOF, _shared.TURN_CLOSED)
 
 # Python runs signal handlers in the main thread only: there, loops that keep
 # reading in C hand control back between system calls (csapp_rio_echo's
@@ -891,6 +901,116 @@ def _rio_echo(rp, out_fd, once=False):
                 raise_errno(err)
     finally:
         r.exit()
+
+
+cdef struct Turn:
+    csapp_rio_t *rp       # NULL: the descriptor is not a connection's
+    int writable          # its mask has POLLOUT
+    int state             # a CSAPP_TURN_* value, or -1 with err
+    int err
+    size_t echoed
+    size_t received
+
+
+cdef int serve_turns(list pairs, dict rios, Py_buffer *view, Py_ssize_t water,
+                     Turn *turns) except -1:
+    """_rio_echo_turns' work: check every pair and take the Rios' locks, then
+    the turns without the GIL, then release the locks."""
+    cdef Py_ssize_t i, count = len(pairs)
+    cdef Turn *turn
+    cdef Rio r
+    cdef list served = []   # the Rios whose locks are held
+    cdef unsigned long me = PyThread_get_thread_ident()
+    if view.len == 0:
+        raise ValueError(MSG_SCRATCH_EMPTY)
+    if water < 0:
+        water = 0
+    try:
+        for i in range(count):
+            fd, mask = pairs[i]
+            turn = &turns[i]
+            turn.rp = NULL
+            turn.writable = 0
+            turn.state = 0
+            turn.err = 0
+            turn.echoed = 0
+            turn.received = 0
+            rio = rios.get(fd)
+            if rio is None:
+                continue
+            r = <Rio>rio if type(rio) is Rio else check_rio(rio)
+            if r.recv_into is not None:
+                raise ValueError(MSG_ECHO_NEEDS_FD)
+            if PyThread_acquire_lock(r.lock, NOWAIT_LOCK):  # enter(), the common case
+                r.owner = me
+                if r.state != OPEN:
+                    r.exit()
+                    r.raise_not_open()
+            else:
+                r.enter()  # waits for another thread; refuses a re-entry
+            served.append(r)
+            turn.rp = &r.r
+            turn.writable = (as_size(mask) & POLLOUT) != 0
+        with nogil:
+            for i in range(count):
+                turn = &turns[i]
+                if turn.rp != NULL:
+                    turn.state = csapp_rio_echo_turn(
+                        turn.rp, turn.writable, <unsigned char *>view.buf, <size_t>view.len, LINE_LIMIT,
+                        <size_t>water, &turn.echoed, &turn.received, &turn.err)
+    finally:
+        for r in served:
+            r.exit()
+    return 0
+
+
+def _rio_echo_turns(events, rios, scratch, high_water, report_all=False):
+    """An event server's work for the descriptors epoll found ready: for each
+    (fd, mask) of events whose fd is a key of rios (fd -> Rio over a
+    non-blocking socket), one turn of the C core's csapp_rio_echo_turn
+    (CSAPP echoservers' check_clients) on that Rio: output that waited goes
+    first, then one read of len(scratch) bytes into scratch, and every
+    complete line back in one write; what must wait stays in the Rio, and a
+    Rio left with nothing holds no buffer. While output waits, input is read
+    only below high_water buffered bytes. All turns run in C without the GIL,
+    each Rio's lock held. Returns rows (fd, state, count) in the order of
+    events: (fd, TURN_NOT_SERVED, mask) for others; (fd, TURN_FAILED, errno)
+    for a connection whose read or write failed; (fd, state, bytes written)
+    for every other state but TURN_IDLE, and with report_all for an idle
+    turn that moved a byte too. Every argument is checked before any turn.
+    Used by csapp.servers.event; not public API."""
+    if not isinstance(rios, dict):
+        raise TypeError(msg_not_dict(rios))
+    cdef list pairs = list(events)  # a copy: nothing can change it under the loop
+    cdef Py_ssize_t count = len(pairs), i
+    cdef Py_ssize_t water = as_size(high_water)
+    cdef bint every = bool(report_all)
+    cdef Py_buffer view
+    cdef Turn *turns
+    cdef Turn *turn
+    cdef list rows = []
+    get_bytes_view(scratch, &view, True)
+    turns = <Turn *>malloc((count + 1) * sizeof(Turn))
+    if turns == NULL:
+        PyBuffer_Release(&view)
+        raise MemoryError()
+    try:
+        serve_turns(pairs, rios, &view, water, turns)
+        for i in range(count):
+            turn = &turns[i]
+            if turn.rp == NULL:
+                fd, mask = pairs[i]
+                rows.append((fd, TURN_NOT_SERVED, mask))
+            elif turn.state < 0:
+                fd, mask = pairs[i]
+                rows.append((fd, TURN_FAILED, turn.err))
+            elif turn.state != TURN_IDLE or (every and (turn.echoed or turn.received)):
+                fd, mask = pairs[i]
+                rows.append((fd, turn.state, turn.echoed))
+    finally:
+        PyBuffer_Release(&view)
+        free(turns)
+    return rows
 
 
 # ------------------------------------------------------- CSAPP spellings

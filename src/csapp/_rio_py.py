@@ -37,12 +37,21 @@ from ._shared import (
     MSG_READ_LENGTH,
     MSG_RECV_COUNT,
     MSG_REENTRANT,
+    MSG_SCRATCH_EMPTY,
     MSG_TIMED_OUT,
     RIO_BUFSIZE,
+    TURN_BLOCKED,
+    TURN_BLOCKED_EOF,
+    TURN_CLOSED,
+    TURN_DRAINED,
+    TURN_FAILED,
+    TURN_IDLE,
+    TURN_NOT_SERVED,
     check_timeout,
     echo_cut,
     msg_no_pickle,
     msg_not_bytes_like,
+    msg_not_dict,
     msg_not_open,
     msg_not_rio,
     msg_not_writable,
@@ -85,6 +94,7 @@ _T = TypeVar("_T")
 _get_ident = threading.get_ident
 # One read(2) asks for at most this much (the C core's CSAPP_IO_MAX).
 _IO_MAX = 1 << 30
+_POLLOUT = select.POLLOUT  # an event mask bit: the descriptor is writable (EPOLLOUT too)
 
 
 def _check_fd(fd: Any) -> int:
@@ -821,6 +831,147 @@ class Rio:
                 del data[: written - echoed]
             self._parts = [data] if data else []
 
+    # -- one turn of an event server, for _rio_echo_turns (the twin of csapp_rio_echo_turn)
+
+    def _echo_turn(self, size: int, high_water: int, writable: bool) -> Tuple[int, int, int]:
+        """One turn (see ``_rio_echo_turns``) of a Rio that may hold bytes:
+        (state, bytes written or the errno, bytes read). ``writable``: the
+        event said POLLOUT, so after a blocked turn all that is held is owed,
+        the rest of a long line's piece too. ``_cap`` follows
+        what the C core's buffer does: ``csapp_rio_consume`` of what went
+        out, ``rio_append`` of what must wait, freed when nothing does."""
+        fd = self._fd
+        parts = self._parts
+        if self._lines is _NO_LINES and len(parts) == 1 and parts[0].__class__ is bytearray:
+            held = parts[0]
+        else:
+            held = self._gather()
+            self._lines = _NO_LINES
+            self._readline = _NO_LINES.readline
+        h = len(held)
+        wrote = 0
+        drained = False
+        if h:  # 1. output that waited goes first
+            cut = echo_cut(held, False) or (h if writable else 0)
+            if cut:
+                try:
+                    with memoryview(held) as view:
+                        wrote = os.write(fd, view[:cut])
+                except (BlockingIOError, InterruptedError):
+                    pass
+                except OSError as exc:
+                    return self._turn_failed(held, exc)
+                del held[:wrote]
+                h -= wrote
+                self._turn_consumed(h)
+                if wrote < cut:  # the socket is full: read on only below high_water
+                    state = TURN_BLOCKED
+                    got = 0
+                    if h < high_water:
+                        try:
+                            new = os.read(fd, size)
+                        except (BlockingIOError, InterruptedError):
+                            pass
+                        except OSError as exc:
+                            return self._turn_failed(held, exc)
+                        else:
+                            got = len(new)
+                            if got:
+                                held += new
+                                self._turn_appended(h, got)
+                            else:
+                                state = TURN_BLOCKED_EOF
+                    self._parts = [held]
+                    return state, wrote, got
+                drained = True
+        try:  # 2. one read
+            new = os.read(fd, size)
+        except (BlockingIOError, InterruptedError):
+            self._turn_keep(held)
+            return (TURN_DRAINED if drained else TURN_IDLE), wrote, 0
+        except OSError as exc:
+            return self._turn_failed(held, exc)
+        # 3. the held partial line (no b"\n", shorter than LINE_LIMIT) and the new bytes
+        n = len(new)
+        if n:
+            cut = new.rfind(b"\n") + 1
+            if cut:
+                cut += h
+            elif h + n >= _LINE_LIMIT:
+                cut = h + n
+        else:
+            cut = h  # EOF: all of it
+        put = 0
+        if cut:
+            try:
+                if not h:
+                    put = os.write(fd, new if cut == n else memoryview(new)[:cut])
+                elif not n:
+                    put = os.write(fd, held)
+                else:
+                    put = os.writev(fd, (held, new if cut - h == n else memoryview(new)[: cut - h]))
+            except (BlockingIOError, InterruptedError):
+                pass
+            except OSError as exc:
+                self._turn_consumed(h)
+                if n:
+                    held += new
+                    self._turn_appended(h, n)
+                return self._turn_failed(held, exc)
+        wrote += put
+        if put < h:
+            del held[:put]
+            h -= put
+            self._turn_consumed(h)
+            if n:
+                held += new
+                self._turn_appended(h, n)
+            self._turn_keep(held)
+        else:
+            self._turn_consumed(0)
+            rest = new[put - h :]
+            if rest:
+                self._turn_appended(0, len(rest))
+            self._turn_keep(rest)
+        if put < cut:
+            return (TURN_BLOCKED if n else TURN_BLOCKED_EOF), wrote, n
+        if not n:
+            return TURN_CLOSED, wrote, 0
+        return (TURN_DRAINED if drained else TURN_IDLE), wrote, n
+
+    def _turn_keep(self, rest: Any) -> None:
+        """What must wait (bytes or a bytearray) is the buffer; none: no buffer."""
+        if rest:
+            self._parts = [rest]
+        else:
+            self._parts = []
+            self._cap = 0
+
+    def _turn_failed(self, held: Any, exc: OSError) -> Tuple[int, int, int]:
+        """A turn's read or write failed: every byte read stays; the errno."""
+        self._turn_keep(held)
+        return TURN_FAILED, exc.errno or 0, 0
+
+    def _turn_consumed(self, left: int) -> None:
+        """``csapp_rio_consume`` leaving ``left`` bytes: a grown buffer shrinks."""
+        if self._cap > self._bufsize and left <= self._bufsize:
+            self._cap = self._bufsize
+
+    def _turn_appended(self, pending: int, room: int) -> None:
+        """``csapp_rio_reserve(room)`` with ``pending`` bytes buffered (the C
+        core's append of bytes that must wait)."""
+        bufsize = self._bufsize
+        cap = self._cap
+        if cap > bufsize and room <= bufsize and pending <= bufsize - room:
+            cap = bufsize
+        if cap - pending < room or not cap:
+            need = pending + room
+            if cap < bufsize:
+                cap = bufsize
+            while cap < need:
+                cap *= 2
+        self._cap = cap
+
     # -- the rest of the file protocol
 
     @property
@@ -949,3 +1100,160 @@ def _rio_echo(rp: Rio, out_fd: int, once: bool = False) -> Tuple[int, int]:
     rp = _check_rio(rp)
     out_fd = _check_fd(out_fd)
     return rp._call_locked(rp._echo, (out_fd, bool(once)))
+
+
+# Locks taken by C code (list.extend over map): see _rio_echo_turns.
+_lock_acquire = type(threading.Lock()).acquire
+
+
+def _check_turn_rio(rp: Any, me: int, earlier: List[Any]) -> None:
+    """Raise what a Rio named by an event is refused for, as the C twin
+    checks, in its order; return when it is fine after all (an owner mark
+    left behind with the lock free, a subclass). ``earlier``: the locks of
+    the events before: the C twin, which takes them one by one, stops at
+    the first Rio named twice, so such a repeat raises first."""
+    error: Optional[Exception] = None
+    if not isinstance(rp, Rio):
+        error = TypeError(msg_not_rio(rp))
+    elif not rp._direct:
+        error = ValueError(MSG_ECHO_NEEDS_FD)
+    elif rp._owner == me and rp._lock.locked():
+        error = RuntimeError(MSG_REENTRANT)
+    elif rp._state != _OPEN:
+        error = ValueError(msg_not_open(rp._state))
+    if error is not None:
+        if len(set(earlier)) != len(earlier):
+            raise RuntimeError(MSG_REENTRANT)
+        raise error
+
+
+def _rio_echo_turns(
+    events: Any, rios: Any, scratch: Any, high_water: int, report_all: bool = False
+) -> List[Tuple[int, int, int]]:
+    """An event server's work for the descriptors ``epoll`` found ready (the
+    twin of the C core's ``csapp_rio_echo_turn``: CSAPP echoservers'
+    ``check_clients``, one ready descriptor per turn).
+
+    ``events``: (fd, mask) pairs as ``select.epoll.poll()`` returns them;
+    ``rios``: fd -> ``Rio`` over a non-blocking socket. For each pair whose
+    fd is a key, one turn on that Rio's descriptor: output that waited from
+    an earlier turn goes first (one write; if the socket does not take all
+    of it, one read while the Rio holds fewer than ``high_water`` bytes, and
+    the turn ends ``TURN_BLOCKED``); then one read of ``len(scratch)`` bytes,
+    and the held partial line with the new bytes, cut by
+    ``csapp._shared.echo_cut``, back in one write (``writev`` when both hold
+    some). What the socket does not take stays in the Rio, in order; a Rio
+    left with nothing holds no buffer. EAGAIN and EINTR end a turn; any
+    other error gives (fd, ``TURN_FAILED``, errno), nothing read is lost,
+    and the other turns go on.
+
+    Returns rows (fd, state, count) in the order of events: (fd,
+    ``TURN_NOT_SERVED``, mask) for an fd not in ``rios``, (fd, state, bytes
+    written) for every other state but ``TURN_IDLE``, and with
+    ``report_all`` for an idle turn that read or wrote a byte too. Every
+    argument is checked, and each served Rio's lock taken, before any turn.
+
+    Makes exactly the system calls of the C twin (no extra read or write).
+    Signal safety is the simple kind: a handler that raises between a read
+    or write and its bookkeeping (Ctrl-C stopping the server) may lose the
+    bytes just read or send bytes again; the locks are released whatever
+    raises. Used by ``csapp.servers.event``; not public API.
+    """
+    if not isinstance(rios, dict):
+        raise TypeError(msg_not_dict(rios))
+    pairs = list(events)  # a copy: nothing can change it under the loop
+    water = high_water if high_water.__class__ is int else _index(high_water)
+    every = bool(report_all)
+    if scratch.__class__ is bytearray:  # the server's: no view needed for its size
+        size = len(scratch)
+    else:
+        with _byte_view(scratch, writable=True) as view:
+            size = view.nbytes
+    if not size:
+        raise ValueError(MSG_SCRATCH_EMPTY)
+    if size > _IO_MAX:
+        size = _IO_MAX
+    me = _get_ident()
+    get = rios.get
+    work: List[Tuple[Any, Any, Optional[Rio]]] = []  # per event: fd, mask, its Rio or None
+    rps: List[Rio] = []  # the Rios to lock, in order
+    locks: List[Any] = []
+    for fd, mask in pairs:
+        rp = get(fd)
+        if rp is not None:
+            if rp.__class__ is not Rio or rp._owner == me or rp._state != _OPEN or not rp._direct:
+                _check_turn_rio(rp, me, locks)
+            rps.append(rp)
+            locks.append(rp._lock)
+        work.append((fd, mask, rp))
+    if len(locks) > 1 and len(set(locks)) != len(locks):  # one Rio twice (as re-entered)
+        raise RuntimeError(MSG_REENTRANT)
+    taken: List[bool] = []  # the first len(taken) of rps are locked
+    try:
+        if locks:
+            # One C loop takes every lock (waiting for a Rio another thread is
+            # in): each one taken is counted before a signal handler can run.
+            taken += map(_lock_acquire, locks)
+            for rp in rps:
+                rp._owner = me
+                if rp._state != _OPEN:  # closed by another thread meanwhile
+                    raise ValueError(msg_not_open(rp._state))
+        rows: List[Tuple[int, int, int]] = []
+        read = os.read
+        write = os.write
+        no_lines = _NO_LINES
+        for fd, mask, rp in work:
+            if rp is None:
+                rows.append((fd, TURN_NOT_SERVED, mask))
+            elif rp._parts or rp._lines is not no_lines or rp._cap:
+                state, count, got = rp._echo_turn(size, water, mask & _POLLOUT)
+                if state != TURN_IDLE or (every and (count or got)):
+                    rows.append((fd, state, count))
+            else:  # the common case: the Rio holds nothing (and has no buffer)
+                rfd = rp._fd
+                try:
+                    data = read(rfd, size)
+                except (BlockingIOError, InterruptedError):
+                    continue
+                except OSError as exc:
+                    rows.append((fd, TURN_FAILED, exc.errno or 0))
+                    continue
+                n = len(data)
+                if n and data[-1] == 10:  # whole lines (10: b"\n"), all of them now
+                    cut = n
+                else:
+                    cut = echo_cut(data, not n)
+                    if not cut:  # a partial line waits, or EOF
+                        if n:
+                            rp._turn_appended(0, n)
+                            rp._parts = [data]
+                            if every:
+                                rows.append((fd, TURN_IDLE, 0))
+                        else:
+                            rows.append((fd, TURN_CLOSED, 0))
+                        continue
+                try:
+                    put = write(rfd, data if cut == n else memoryview(data)[:cut])
+                except (BlockingIOError, InterruptedError):
+                    put = 0
+                except OSError as exc:
+                    rp._turn_appended(0, n)
+                    rp._parts = [data]
+                    rows.append((fd, TURN_FAILED, exc.errno or 0))
+                    continue
+                if put == n:
+                    if every:
+                        rows.append((fd, TURN_IDLE, put))
+                    continue
+                rp._turn_appended(0, n - put)
+                rp._parts = [data[put:]]
+                if put < cut:
+                    rows.append((fd, TURN_BLOCKED, put))
+                elif every:
+                    rows.append((fd, TURN_IDLE, put))
+        return rows
+    finally:
+        if taken:
+            for rp in rps if len(taken) == len(rps) else rps[: len(taken)]:
+                rp._owner = 0
+                rp._lock.release()

@@ -62,6 +62,7 @@ MSG_NBYTES = "nbytes is more than the free space handed out by get_buffer()"
 MSG_TIMED_OUT = "timed out"
 MSG_TIMEOUT_RANGE = "Timeout value out of range"
 MSG_RECV_COUNT = "recv_into() returned a count outside the buffer it was given"
+MSG_SCRATCH_EMPTY = "scratch must hold at least one byte"
 MSG_ECHO_NEEDS_FD = "echo reads a descriptor: this Rio reads through its socket's recv_into"
 
 
@@ -100,6 +101,10 @@ def msg_not_rio(obj: Any) -> str:
     return f"rp must be a Rio, not '{type(obj).__name__}'"
 
 
+def msg_not_dict(obj: Any) -> str:
+    return f"rios must be a dict, not '{type(obj).__name__}'"
+
+
 def msg_no_pickle(obj: Any) -> str:
     return f"cannot pickle '{type(obj).__name__}' object"
 
@@ -128,6 +133,16 @@ def rio_repr(rio: Any, state: int, fd: int, buffered: int) -> str:
 ECHO_EOF = 0  # end of file, everything echoed
 ECHO_CHUNK = 1  # (once=True) one read's worth of lines went back
 ECHO_BLOCKED = 2  # a read or write timed out or would block; nothing lost
+
+# What one echo turn (``_rio_echo_turns``: an event server's work for one
+# ready connection) ended with: the second field of each row it returns.
+TURN_IDLE = 0  # everything complete went back; wait for input (no row unless asked)
+TURN_DRAINED = 1  # output that waited from an earlier turn went out: wait for input again
+TURN_BLOCKED = 2  # output waits for the socket to take it (EPOLLOUT); input still read
+TURN_BLOCKED_EOF = 3  # output waits, and the client has closed: wait for EPOLLOUT only
+TURN_CLOSED = 4  # the client closed and everything was echoed: close the connection
+TURN_FAILED = 5  # a read or write failed: the row's count is the errno
+TURN_NOT_SERVED = 6  # the descriptor is not a connection's: the row's count is the event mask
 
 
 def echo_cut(

@@ -3,12 +3,15 @@
 The book's ``select`` server copies its read buffer and loses lines that
 arrive together; it is also limited to ``FD_SETSIZE`` (1024) descriptors.
 This one uses ``epoll`` (``poll`` where there is no epoll) and non-blocking
-sockets; every connection keeps its own input (a partial line waits there
-without blocking anyone) and pending output (partial writes and EAGAIN resume
-when the socket is writable). Complete lines are echoed; a line longer than
-``MAXLINE - 1`` goes back in pieces, as ``rio_readlineb`` returns it. When a
-read brings whole lines and nothing is pending, they go straight back with
-one ``write``.
+sockets. The echo itself is the RIO core's: every connection's input lives
+in a ``Rio``, and one call (``_rio_echo_turns``, in C without the GIL for
+the compiled twin) makes a turn for every descriptor ``epoll`` found ready:
+output that waited goes first, then one read, and every complete line back
+in one write (a line longer than ``MAXLINE - 1`` goes back in pieces, as
+``rio_readlineb`` returns it). A partial line or output the socket does not
+take waits in the Rio; a connection with nothing pending holds no buffer.
+Python does the rest: accepting, ``--max-clients``, idle timeouts, logging,
+and waiting for ``EPOLLOUT`` when output waits.
 """
 
 from __future__ import annotations
@@ -17,32 +20,41 @@ import os
 import time
 from typing import Dict, Optional
 
-from .._shared import echo_cut
+from .. import _rio
+from .._shared import (
+    TURN_BLOCKED,
+    TURN_BLOCKED_EOF,
+    TURN_CLOSED,
+    TURN_FAILED,
+    TURN_NOT_SERVED,
+)
 from .accepting import AcceptPolicy
 from .config import Address, ServerConfig, log
 from .control import ServerControl
-from .poller import READ, READ_LIKE, WRITE, Poller
+from .poller import READ, WRITE, Poller
 
 __all__ = ["serve_event"]
 
+# Every read of a turn asks for this much, into one buffer all connections share.
 READ_SIZE = 64 * 1024
+# A connection's Rio: the nominal size of what it keeps between turns (a partial
+# line, output the socket did not take); taken only while it keeps something.
+KEEP_SIZE = 1024
 # Stop reading from a client whose unsent echo exceeds this (it does not read).
 HIGH_WATER = 1024 * 1024
 # Accept at most this many clients per wake-up, so established ones are not starved.
 ACCEPT_BATCH = 64
+NEVER = float("inf")  # no sweep due
 
 
 class _Connection:
-    """One client: its descriptor, unechoed input and unsent output (a ``pool`` slot)."""
+    """One client (a ``pool`` slot): its address, the events it waits for,
+    when it was last heard from; its Rio is in the server's ``rios``."""
 
-    __slots__ = ("address", "eof", "events", "fd", "inbox", "last_heard", "outbox")
+    __slots__ = ("address", "events", "last_heard")
 
-    def __init__(self, fd: int, address: Address, now: float) -> None:
-        self.fd = fd
+    def __init__(self, address: Address, now: float) -> None:
         self.address = address
-        self.inbox = bytearray()  # received, not yet a complete line
-        self.outbox = bytearray()  # echo not yet written
-        self.eof = False  # the client half-closed: finish writing, then close
         self.last_heard = now
         self.events = READ
 
@@ -61,48 +73,64 @@ class _EventServer:
         self.poller.register(self.listen_fd, READ)
         self.listening = True
         self.connections: Dict[int, _Connection] = {}
-        self.now = time.monotonic()  # once per wake-up: the connections' clock
-        self.next_sweep = float("inf")
+        self.rios: Dict[int, _rio.Rio] = {}  # each connection's input and waiting output
+        self.scratch = bytearray(READ_SIZE)  # what each turn reads into
+        # Rows for every turn that moved a byte: for the log and the idle clock.
+        self.report_all = bool(config.verbose or config.idle_timeout)
+        # The connections' clock, read once per wake-up while anything needs it
+        # (idle sweeps, a pause of accepting).
+        self.now = time.monotonic()
+        self.next_sweep = NEVER
         if config.idle_timeout:
             self.next_sweep = self.now + self._sweep_interval()
 
     # -- the loop
 
     def run(self) -> None:
-        connections = self.connections
         poll = self.poller.poll
+        wait = self.poller.wait
+        turns = _rio.rio_echo_turns
+        rios = self.rios
+        scratch = self.scratch
+        report_all = self.report_all
+        control = self.control
+        monotonic = time.monotonic
+        timed = bool(self.config.idle_timeout)  # idle sweeps need the clock each wake-up
         try:
-            while not self.control.stopping:
-                events = poll(self._timeout())
-                self.now = time.monotonic()
-                for fd, mask in events:
-                    conn = connections.get(fd)
-                    if conn is not None:
-                        if mask & READ_LIKE:
-                            self._read(conn)
-                        if mask & WRITE and connections.get(fd) is conn:
-                            self._write(conn)
+            while not control.stopping:
+                # No deadline while listening with no idle sweep: the common case.
+                if self.listening and self.next_sweep == NEVER:
+                    events = wait()
+                else:
+                    events = poll(self._timeout())
+                if timed or not self.listening:  # else nothing reads the clock
+                    self.now = monotonic()
+                for fd, state, count in turns(events, rios, scratch, HIGH_WATER, report_all):
+                    if state != TURN_NOT_SERVED:
+                        self._after_turn(fd, state, count)
                     elif fd == self.wake_fd:
-                        self.control.drain()
+                        control.drain()
                     elif fd == self.listen_fd:
                         self._accept_clients()
-                self._housekeeping()
+                if not self.listening or self.now >= self.next_sweep:
+                    self._housekeeping()
         finally:
             self.close()
 
     def close(self) -> None:
         """Close every connection, the listener and the poller."""
-        for conn in list(self.connections.values()):
-            self._drop(conn)
+        for fd in list(self.connections):
+            self._drop(fd)
         self.poller.close()
         self.accepting.close()
 
     def _timeout(self) -> Optional[float]:
         wake_at = self.next_sweep
-        paused_until = self.accepting.paused_until
-        if not self.listening and paused_until:
-            wake_at = min(wake_at, paused_until)
-        if wake_at == float("inf"):
+        if not self.listening:
+            paused_until = self.accepting.paused_until
+            if paused_until:
+                wake_at = min(wake_at, paused_until)
+        if wake_at == NEVER:
             return None
         return max(wake_at - time.monotonic(), 0.0)
 
@@ -112,15 +140,18 @@ class _EventServer:
         return max(min((self.config.idle_timeout or 1.0) / 10, 0.5), 0.01)
 
     def _housekeeping(self) -> None:
+        """Listen again once a pause ends or a slot frees (accepting stops
+        listening when it must); close the clients idle too long."""
         now = self.now
-        self._update_listening()
+        if not self.listening:
+            self._update_listening()
         if now >= self.next_sweep:
             idle = self.config.idle_timeout or 0.0
-            for conn in list(self.connections.values()):
+            for fd, conn in list(self.connections.items()):
                 if now - conn.last_heard >= idle:
                     if self.config.verbose:
                         log(f"Closed ({conn.address[0]}, {conn.address[1]}): idle timeout")
-                    self._drop(conn)
+                    self._drop(fd)
             self.next_sweep = now + self._sweep_interval()
 
     # -- accepting
@@ -144,94 +175,53 @@ class _EventServer:
             client = self.accepting.accept(blocking=False)
             if client is None:
                 break
-            conn = _Connection(client[0], client[1], self.now)
-            self.connections[conn.fd] = conn
-            self.poller.register(conn.fd, conn.events)
+            fd, address = client
+            conn = _Connection(address, self.now)
+            # The server closes the descriptor (``_drop``): with closefd the pure
+            # twin's Rio would carry a finalizer, 0.4 KiB per connection.
+            self.rios[fd] = _rio.Rio(fd, KEEP_SIZE)
+            self.connections[fd] = conn
+            self.poller.register(fd, conn.events)
             if self.config.verbose:
                 log(f"Connected to ({conn.address[0]}, {conn.address[1]})")
         self._update_listening()
 
     # -- one connection
 
-    def _read(self, conn: _Connection) -> None:
-        try:
-            data = os.read(conn.fd, READ_SIZE)
-        except (BlockingIOError, InterruptedError):
-            return
-        except OSError as exc:
-            self._fail(conn, exc)
-            return
+    def _after_turn(self, fd: int, state: int, count: int) -> None:
+        """What the turn of ``fd`` asks of Python: the log, the idle clock,
+        closing, or the events to wait for (EPOLLOUT while output waits)."""
+        conn = self.connections[fd]
         conn.last_heard = self.now
-        if (
-            data
-            and data[-1] == 10
-            and not conn.inbox
-            and not conn.outbox
-            and not self.config.verbose
-        ):
-            self._echo_now(conn, data)  # the common case: whole lines, nothing pending
+        if state == TURN_FAILED:
+            self._fail(fd, conn, count)
             return
-        if not data:  # EOF: echo the last partial line, then close
-            conn.eof = True
-        else:
-            conn.inbox += data
-        ready = echo_cut(conn.inbox, conn.eof)  # whole lines, or a long line's piece
-        if ready:
-            if self.config.verbose:
-                log(f"server received {ready} bytes")
-            conn.outbox += conn.inbox[:ready]
-            del conn.inbox[:ready]
-        self._write(conn)
-
-    def _echo_now(self, conn: _Connection, lines: bytes) -> None:
-        """Write ``lines`` back at once; what the socket does not take waits."""
-        try:
-            count = os.write(conn.fd, lines)
-        except (BlockingIOError, InterruptedError):
-            count = 0
-        except OSError as exc:
-            self._fail(conn, exc)
+        if count and self.config.verbose:
+            log(f"server received {count} bytes")
+        if state == TURN_CLOSED:
+            self._drop(fd)
             return
-        if count < len(lines):
-            conn.outbox += memoryview(lines)[count:]
-            self._write(conn)
-
-    def _write(self, conn: _Connection) -> None:
-        """Write what is pending; whatever the socket does not take waits for EPOLLOUT."""
-        outbox = conn.outbox
-        while outbox:
-            try:
-                count = os.write(conn.fd, outbox)
-            except (BlockingIOError, InterruptedError):
-                break
-            except OSError as exc:
-                self._fail(conn, exc)
-                return
-            del outbox[:count]
-            conn.last_heard = self.now
-        if conn.eof and not outbox:
-            self._drop(conn)
-            return
-        events = 0
-        if not conn.eof and len(outbox) < HIGH_WATER:
-            events |= READ
-        if outbox:
-            events |= WRITE
+        if state == TURN_BLOCKED:
+            events = WRITE | (READ if self.rios[fd].buffered < HIGH_WATER else 0)
+        elif state == TURN_BLOCKED_EOF:
+            events = WRITE  # the client closed: nothing more to read
+        else:  # TURN_DRAINED, or TURN_IDLE with report_all
+            events = READ
         if events != conn.events:
             conn.events = events
-            self.poller.modify(conn.fd, events)
+            self.poller.modify(fd, events)
 
-    def _fail(self, conn: _Connection, exc: OSError) -> None:
+    def _fail(self, fd: int, conn: _Connection, err: int) -> None:
         """A reset or broken pipe ends this one connection, quietly."""
         if self.config.verbose:
-            log(f"Closed ({conn.address[0]}, {conn.address[1]}): {exc.strerror}")
-        self._drop(conn)
+            log(f"Closed ({conn.address[0]}, {conn.address[1]}): {os.strerror(err)}")
+        self._drop(fd)
 
-    def _drop(self, conn: _Connection) -> None:
-        del self.connections[conn.fd]
-        if conn.events:
-            self.poller.unregister(conn.fd)
-        os.close(conn.fd)
+    def _drop(self, fd: int) -> None:
+        del self.connections[fd]
+        self.poller.unregister(fd)
+        self.rios.pop(fd).close()  # the reader first: it never sees a reused descriptor
+        os.close(fd)
 
 
 def serve_event(
