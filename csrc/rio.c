@@ -309,6 +309,7 @@ int csapp_rio_echo_turn(csapp_rio_t *rp, int writable, unsigned char *scratch,
     int drained = 0;
     ssize_t got, put;
     size_t held = csapp_rio_buffered(rp);
+    size_t held_at_start = held;
     if (limit == 0)
         limit = 1;
     if (scratch_size > CSAPP_IO_MAX)
@@ -318,8 +319,11 @@ int csapp_rio_echo_turn(csapp_rio_t *rp, int writable, unsigned char *scratch,
     if (held > 0) {
         const unsigned char *from = csapp_rio_data(rp);
         size_t cut = csapp_echo_cut(from, held, 0, limit);
-        if (cut == 0 && writable)
-            cut = held; /* the rest of a long line's piece a blocked turn owes */
+        /* After the last newline, limit bytes or more are a long line's piece:
+         * they go too. Writable, all of it goes: the rest of a piece a blocked
+         * turn cut is owed, though the rule alone would wait for more. */
+        if (writable || held - cut >= limit)
+            cut = held;
         if (cut > 0) {
             put = write(rp->fd, from, cut < CSAPP_IO_MAX ? cut : CSAPP_IO_MAX);
             if (put < 0) {
@@ -373,8 +377,8 @@ int csapp_rio_echo_turn(csapp_rio_t *rp, int writable, unsigned char *scratch,
     size_t cut = through_last_newline(scratch, fresh);
     if (cut > 0)
         cut += held;
-    else if (at_eof || held + fresh >= limit)
-        cut = held + fresh;
+    if (at_eof || held + fresh - cut >= limit)
+        cut = held + fresh; /* everything at EOF; a long line's piece goes too */
     size_t written = 0;
     int write_err = 0;
     if (cut > 0) {
@@ -405,6 +409,10 @@ int csapp_rio_echo_turn(csapp_rio_t *rp, int writable, unsigned char *scratch,
         return turn_end(rp, at_eof ? CSAPP_TURN_BLOCKED_EOF : CSAPP_TURN_BLOCKED);
     if (at_eof)
         return turn_end(rp, CSAPP_TURN_CLOSED);
+    /* DRAINED also when step 3 sent all the turn began holding: the caller
+     * may be waiting for EPOLLOUT (a blocked turn), and must stop. */
+    if (held_at_start > 0 && csapp_rio_buffered(rp) == 0)
+        drained = 1;
     return turn_end(rp, drained ? CSAPP_TURN_DRAINED : CSAPP_TURN_IDLE);
 }
 

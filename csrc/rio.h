@@ -175,9 +175,15 @@ enum {
  * all of it at EOF), go back in one write (writev when both hold some);
  * what the socket does not take is appended to rp. A reader left holding
  * nothing frees its buffer, so an idle connection costs no buffer.
- * EAGAIN and EINTR end the turn (level-triggered readiness brings the
- * descriptor back); any other error returns -1 with *err, keeping every
- * byte read. *echoed grows by the bytes written, *received by those read.
+ * The echo rule here is csapp_rio_echo's loop in one write: through the
+ * last newline, and a long line's piece (limit bytes or more) after it too.
+ * CSAPP_TURN_DRAINED: output held from an earlier turn went out (step 1, or
+ * step 3 sending all the turn began holding): the caller stops waiting for
+ * EPOLLOUT. EAGAIN and EINTR end the turn (level-triggered readiness brings
+ * the descriptor back); any other error returns -1 with *err, keeping every
+ * byte read, except ENOMEM: no memory to keep what must wait loses the bytes
+ * of that read not written (the caller closes the connection).
+ * *echoed grows by the bytes written, *received by those read.
  */
 int csapp_rio_echo_turn(csapp_rio_t *rp, int writable, unsigned char *scratch,
                         size_t scratch_size, size_t limit, size_t high_water, size_t *echoed,

@@ -2,9 +2,10 @@
 # Coverage-guided fuzzing of the RIO layer, for a bounded time.
 #
 # libFuzzer (fuzz/rio_fuzz.c) over the C core: csrc/rio.c is compiled into an
-# object of its own with its read, write and realloc renamed to the harness's
-# fakes (-Dread=csapp_fake_read -Dwrite=csapp_fake_write
-# -Drealloc=csapp_fake_realloc; nm proves none of the real ones is left),
+# object of its own with its read, write, writev and realloc renamed to the
+# harness's fakes (-Dread=csapp_fake_read -Dwrite=csapp_fake_write
+# -Dwritev=csapp_fake_writev -Drealloc=csapp_fake_realloc; nm proves none of
+# the real ones is left),
 # under ASan + UBSan (every report fatal) + LeakSanitizer, and runs for
 # FUZZ_SECONDS on a copy of fuzz/corpus/rio in the work directory: the
 # repository's corpus is only read, unless --merge. Then, if llvm-cov is
@@ -74,7 +75,7 @@ make_workdir fuzz
 
 SAN="-fsanitize=address,undefined -fno-sanitize-recover=all"
 CFLAGS_COMMON="-g -O1 -fno-omit-frame-pointer -Wall -Wextra"
-FAKES="-Dread=csapp_fake_read -Dwrite=csapp_fake_write -Drealloc=csapp_fake_realloc -U_FORTIFY_SOURCE"
+FAKES="-Dread=csapp_fake_read -Dwrite=csapp_fake_write -Dwritev=csapp_fake_writev -Drealloc=csapp_fake_realloc -U_FORTIFY_SOURCE"
 # No abort_on_error: libFuzzer saves the input and exits 1 after any report.
 export ASAN_OPTIONS="detect_leaks=1:strict_string_checks=1:detect_stack_use_after_return=1"
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
@@ -94,12 +95,12 @@ build_libfuzzer() {
       "$CC" $CFLAGS_COMMON $SAN -fsanitize=fuzzer $FUZZ_CFLAGS "$@" -I"$src" \
           "$ROOT/fuzz/rio_fuzz.c" "$out.rio.o" -o "$out"; } >"$log" 2>&1 || {
         echo "fuzz.sh: building the libFuzzer harness failed:"; tail -30 "$log"; return 1; }
-    # Every read, write and realloc of rio.c must go to the fakes.
+    # Every read, write, writev and realloc of rio.c must go to the fakes.
     local undef
     undef=$(nm -u "$out.rio.o" | awk '{print $NF}')
-    if grep -qxE 'read|write|realloc' <<<"$undef"; then
-        echo "fuzz.sh: rio.o still calls the real read/write/realloc:"
-        grep -xE 'read|write|realloc' <<<"$undef"
+    if grep -qxE 'read|write|writev|realloc' <<<"$undef"; then
+        echo "fuzz.sh: rio.o still calls the real read/write/writev/realloc:"
+        grep -xE 'read|write|writev|realloc' <<<"$undef"
         return 1
     fi
 }

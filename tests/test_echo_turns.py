@@ -163,6 +163,14 @@ def lines(first: int, count: int) -> bytes:
     return b"".join(b"%07d %s\n" % (i, b"y" * 91) for i in range(first, first + count))
 
 
+def turn_cut(data: bytes, at_eof: bool, writable: bool = False) -> int:
+    """What a turn writes of ``data``: the echo rule as ``csapp_rio_echo``'s
+    loop applies it in one write (through the last newline, and a long line's
+    piece after it too; everything at EOF); writable, everything held."""
+    cut = echo_cut(data, at_eof)
+    return len(data) if writable or len(data) - cut >= LINE_LIMIT else cut
+
+
 class Model:
     """The spec's turn, given how many bytes the socket took (``written``, a
     row's count; ``None``: all it was given): the bytes waiting in the
@@ -175,6 +183,7 @@ class Model:
         self.held = b""
         self.eof = False
         self.echoed = b""
+        self.held_at_start = 0
 
     def _read(self) -> Optional[bytes]:
         """One read: the bytes, b"" at EOF, None when it would block."""
@@ -190,7 +199,8 @@ class Model:
         nothing (no row even with report_all). ``writable``: the event had
         POLLOUT, so all that is held is owed (the rest of a piece too)."""
         held, wrote, drained = self.held, 0, False
-        first = (echo_cut(held, at_eof=False) or (len(held) if writable else 0)) if held else 0
+        self.held_at_start = len(held)
+        first = turn_cut(held, at_eof=False, writable=writable)
         if first:  # 1. output that waited
             wrote = first if written is None else min(written, first)
             self.echoed += held[:wrote]
@@ -211,7 +221,7 @@ class Model:
             self.held = held
             return (TURN_DRAINED, wrote) if drained else None
         data = held + new  # 3. one write
-        cut = echo_cut(data, at_eof=not new)
+        cut = turn_cut(data, at_eof=not new)
         put = cut if written is None else written - wrote
         assert 0 <= put <= cut, (put, cut)
         self.echoed += data[:put]
@@ -220,6 +230,7 @@ class Model:
             return (TURN_BLOCKED if new else TURN_BLOCKED_EOF), wrote + put
         if not new:
             return TURN_CLOSED, wrote + put
+        drained = drained or bool(self.held_at_start and not self.held)
         return (TURN_DRAINED if drained else TURN_IDLE), wrote + put
 
 
@@ -255,7 +266,8 @@ def test_a_partial_line_is_held_then_goes_back_with_the_rest(
     assert recv_exactly(conn.peer, 8) == b"partial\n"  # held + new, in one writev
     assert conn.rp.buffered == 4
     conn.peer.sendall(b" of it\n")
-    assert one_turn(turns, conn) == []
+    # All it held went out: DRAINED (a server waiting for EPOLLOUT stops).
+    assert one_turn(turns, conn) == [(conn.fd, TURN_DRAINED, 11)]
     assert recv_exactly(conn.peer, 11) == b"rest of it\n"
     assert conn.rp.buffered == 0
 
@@ -281,7 +293,8 @@ def test_a_line_longer_than_the_limit_goes_back_in_pieces(
     assert seen[:2] == [0, 2 * SCRATCH]  # 8192 >= LINE_LIMIT: the first piece
     assert conn.rp.buffered == 20_000 % (2 * SCRATCH) < LINE_LIMIT
     conn.peer.sendall(b"b\n")
-    assert one_turn(turns, conn, scratch=scratch) == []
+    rest = 20_000 % (2 * SCRATCH) + 2  # all it held goes out: DRAINED
+    assert one_turn(turns, conn, scratch=scratch) == [(conn.fd, TURN_DRAINED, rest)]
     assert recv_exactly(conn.peer, 20_002) == data + b"b\n"
     assert conn.rp.buffered == 0
 
@@ -495,6 +508,22 @@ def test_rows_in_event_order_with_not_served_masks_and_report_all(
         assert turns([(7, 1)], {}, bytearray(1), HIGH) == [(7, TURN_NOT_SERVED, 1)]
 
 
+def test_a_long_lines_piece_after_the_last_newline_goes_in_the_same_write(
+    rio: ModuleType, turns: Turns, fds: Fds
+) -> None:
+    """Whole lines, then LINE_LIMIT bytes of a line without its newline: the
+    piece goes back with the lines (nothing waits for a newline that may
+    never come), as csapp_rio_echo's loop sends it."""
+    conn = connection(rio, fds)
+    data = b"a\n" + b"x" * LINE_LIMIT
+    conn.peer.sendall(data)
+    assert one_turn(turns, conn, scratch=bytearray(1 << 16), report_all=True) == [
+        (conn.fd, TURN_IDLE, len(data))
+    ]
+    assert recv_exactly(conn.peer, len(data)) == data
+    assert conn.rp.buffered == 0
+
+
 def test_a_rio_that_holds_nothing_gives_its_buffer_back(
     rio: ModuleType, turns: Turns, fds: Fds
 ) -> None:
@@ -506,7 +535,7 @@ def test_a_rio_that_holds_nothing_gives_its_buffer_back(
     assert recv_exactly(conn.peer, 7) == b"second\n"
     assert conn.rp.buffered == 5
     conn.peer.sendall(b"\n")
-    assert one_turn(turns, conn) == []
+    assert one_turn(turns, conn) == [(conn.fd, TURN_DRAINED, 6)]
     assert recv_exactly(conn.peer, 6) == b"third\n"
     assert conn.rp.buffered == 0
     assert conn.rp.__sizeof__() == object.__sizeof__(conn.rp)  # no buffer kept
@@ -1027,7 +1056,8 @@ EXPECTED: List[Tuple[List[Call], List[List[Any]]]] = [
     ([("read", [4096], 3)], [["p", TURN_IDLE, 0]]),  # a partial line is held
     ([("read", [4096], 9), ("writev", [3, 5], 8)], []),  # held + new in one writev
     ([("read", [4096], 4096)], []),  # "rest" + 4096 bytes: no newline, under the limit
-    ([("read", [4096], 4096), ("writev", [4100, 4096], 8196)], []),  # over it: one piece
+    # Over it: one piece, all it held with it (DRAINED).
+    ([("read", [4096], 4096), ("writev", [4100, 4096], 8196)], [["p", TURN_DRAINED, 8196]]),
     ([("read", [4096], 808)], []),
     ([("read", [4096], 0), ("write", [808], 808)], [["p", TURN_CLOSED, 808]]),  # EOF
     ([("read", [4096], 0)], [["p", TURN_CLOSED, 0]]),

@@ -848,11 +848,13 @@ class Rio:
             held = self._gather()
             self._lines = _NO_LINES
             self._readline = _NO_LINES.readline
-        h = len(held)
+        h = held_at_start = len(held)
         wrote = 0
         drained = False
         if h:  # 1. output that waited goes first
-            cut = echo_cut(held, False) or (h if writable else 0)
+            cut = echo_cut(held, False)
+            if writable or h - cut >= _LINE_LIMIT:  # all: owed, or a long line's piece
+                cut = h
             if cut:
                 try:
                     with memoryview(held) as view:
@@ -893,14 +895,11 @@ class Rio:
             return self._turn_failed(held, exc)
         # 3. the held partial line (no b"\n", shorter than LINE_LIMIT) and the new bytes
         n = len(new)
-        if n:
-            cut = new.rfind(b"\n") + 1
-            if cut:
-                cut += h
-            elif h + n >= _LINE_LIMIT:
-                cut = h + n
-        else:
-            cut = h  # EOF: all of it
+        cut = new.rfind(b"\n") + 1
+        if cut:
+            cut += h
+        if not n or h + n - cut >= _LINE_LIMIT:
+            cut = h + n  # EOF: all of it; a long line's piece goes too
         put = 0
         if cut:
             try:
@@ -937,7 +936,9 @@ class Rio:
             return (TURN_BLOCKED if n else TURN_BLOCKED_EOF), wrote, n
         if not n:
             return TURN_CLOSED, wrote, 0
-        return (TURN_DRAINED if drained else TURN_IDLE), wrote, n
+        if drained or (held_at_start and put == h + n):  # all it began holding went out
+            return TURN_DRAINED, wrote, n
+        return TURN_IDLE, wrote, n
 
     def _turn_keep(self, rest: Any) -> None:
         """What must wait (bytes or a bytearray) is the buffer; none: no buffer."""
@@ -1223,6 +1224,8 @@ def _rio_echo_turns(
                     cut = n
                 else:
                     cut = echo_cut(data, not n)
+                    if n - cut >= _LINE_LIMIT:  # a long line's piece after the lines
+                        cut = n
                     if not cut:  # a partial line waits, or EOF
                         if n:
                             rp._turn_appended(0, n)

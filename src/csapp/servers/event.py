@@ -25,6 +25,7 @@ from .._shared import (
     TURN_BLOCKED,
     TURN_BLOCKED_EOF,
     TURN_CLOSED,
+    TURN_DRAINED,
     TURN_FAILED,
     TURN_NOT_SERVED,
 )
@@ -205,8 +206,10 @@ class _EventServer:
             events = WRITE | (READ if self.rios[fd].buffered < HIGH_WATER else 0)
         elif state == TURN_BLOCKED_EOF:
             events = WRITE  # the client closed: nothing more to read
-        else:  # TURN_DRAINED, or TURN_IDLE with report_all
+        elif state == TURN_DRAINED:
             events = READ
+        else:  # TURN_IDLE (report_all): what it waits for is unchanged
+            return
         if events != conn.events:
             conn.events = events
             self.poller.modify(fd, events)
