@@ -956,8 +956,8 @@ cdef int serve_turns(list pairs, dict rios, Py_buffer *view, Py_ssize_t water,
                 turn = &turns[i]
                 if turn.rp != NULL:
                     turn.state = csapp_rio_echo_turn(
-                        turn.rp, turn.writable, <unsigned char *>view.buf, <size_t>view.len, LINE_LIMIT,
-                        <size_t>water, &turn.echoed, &turn.received, &turn.err)
+                        turn.rp, turn.writable, <unsigned char *>view.buf, <size_t>view.len,
+                        LINE_LIMIT, <size_t>water, &turn.echoed, &turn.received, &turn.err)
     finally:
         for r in served:
             r.exit()
@@ -969,16 +969,18 @@ def _rio_echo_turns(events, rios, scratch, high_water, report_all=False):
     (fd, mask) of events whose fd is a key of rios (fd -> Rio over a
     non-blocking socket), one turn of the C core's csapp_rio_echo_turn
     (CSAPP echoservers' check_clients) on that Rio: output that waited goes
-    first, then one read of len(scratch) bytes into scratch, and every
-    complete line back in one write; what must wait stays in the Rio, and a
-    Rio left with nothing holds no buffer. While output waits, input is read
-    only below high_water buffered bytes. All turns run in C without the GIL,
-    each Rio's lock held. Returns rows (fd, state, count) in the order of
-    events: (fd, TURN_NOT_SERVED, mask) for others; (fd, TURN_FAILED, errno)
-    for a connection whose read or write failed; (fd, state, bytes written)
-    for every other state but TURN_IDLE, and with report_all for an idle
-    turn that moved a byte too. Every argument is checked before any turn.
-    Used by csapp.servers.event; not public API."""
+    first (all the Rio holds when the mask has POLLOUT), then one read of
+    len(scratch) bytes into scratch, and every complete line back in one
+    write; what must wait stays in the Rio, and a Rio left with nothing holds
+    no buffer. While output waits, input is read only below high_water
+    buffered bytes. All turns run in C without the GIL, each Rio's lock held.
+    Returns rows (fd, state, count) in the order of events: (fd,
+    TURN_NOT_SERVED, mask) for others; (fd, TURN_FAILED, errno) for a
+    connection whose read or write failed; (fd, state, bytes written) for
+    every other state but TURN_IDLE (TURN_DRAINED: all the turn began
+    holding went out, so stop waiting for POLLOUT), and with report_all for
+    an idle turn that moved a byte too. Every argument is checked before any
+    turn. Used by csapp.servers.event; not public API."""
     if not isinstance(rios, dict):
         raise TypeError(msg_not_dict(rios))
     cdef list pairs = list(events)  # a copy: nothing can change it under the loop

@@ -1138,19 +1138,22 @@ def _rio_echo_turns(
     ``events``: (fd, mask) pairs as ``select.epoll.poll()`` returns them;
     ``rios``: fd -> ``Rio`` over a non-blocking socket. For each pair whose
     fd is a key, one turn on that Rio's descriptor: output that waited from
-    an earlier turn goes first (one write; if the socket does not take all
-    of it, one read while the Rio holds fewer than ``high_water`` bytes, and
-    the turn ends ``TURN_BLOCKED``); then one read of ``len(scratch)`` bytes,
-    and the held partial line with the new bytes, cut by
-    ``csapp._shared.echo_cut``, back in one write (``writev`` when both hold
-    some). What the socket does not take stays in the Rio, in order; a Rio
-    left with nothing holds no buffer. EAGAIN and EINTR end a turn; any
-    other error gives (fd, ``TURN_FAILED``, errno), nothing read is lost,
-    and the other turns go on.
+    an earlier turn goes first (one write, of all the Rio holds when the
+    mask has POLLOUT; if the socket does not take all of it, one read while
+    the Rio holds fewer than ``high_water`` bytes, and the turn ends
+    ``TURN_BLOCKED``); then one read of ``len(scratch)`` bytes, and the held
+    partial line with the new bytes back in one write (``writev`` when both
+    hold some), cut by ``csapp._shared.echo_cut`` as ``_rio_echo``'s loop
+    applies it (a long line's piece after the last newline goes too). What
+    the socket does not take stays in the Rio, in order; a Rio left with
+    nothing holds no buffer. EAGAIN and EINTR end a turn; any other error
+    gives (fd, ``TURN_FAILED``, errno), nothing read is lost, and the other
+    turns go on.
 
     Returns rows (fd, state, count) in the order of events: (fd,
     ``TURN_NOT_SERVED``, mask) for an fd not in ``rios``, (fd, state, bytes
-    written) for every other state but ``TURN_IDLE``, and with
+    written) for every other state but ``TURN_IDLE`` (``TURN_DRAINED``: all
+    the turn began holding went out, so stop waiting for POLLOUT), and with
     ``report_all`` for an idle turn that read or wrote a byte too. Every
     argument is checked, and each served Rio's lock taken, before any turn.
 

@@ -9,12 +9,10 @@ from __future__ import annotations
 import select
 from typing import Callable, List, Optional, Tuple
 
-__all__ = ["READ", "READ_LIKE", "WRITE", "Poller"]
+__all__ = ["READ", "WRITE", "Poller"]
 
 READ = select.POLLIN
 WRITE = select.POLLOUT
-# A hang-up or an error is reported without being asked for: a read sees it.
-READ_LIKE = select.POLLIN | select.POLLHUP | select.POLLERR
 
 Poll = Callable[[Optional[float]], List[Tuple[int, int]]]
 
