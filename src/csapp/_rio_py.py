@@ -508,16 +508,22 @@ class Rio:
         if cap > bufsize and pending <= bufsize:
             cap = bufsize
         room = want if want > bufsize else 1
-        if cap - pending < room or not cap:
-            need = pending + room
-            if cap < bufsize:
-                cap = bufsize
-            while cap < need:
-                cap *= 2
-        self._cap = cap
+        self._cap = cap = self._grown(cap, pending, room)
         size = want if want > bufsize else bufsize
         free = cap - pending
         return min(size, free, _IO_MAX)
+
+    def _grown(self, cap: int, pending: int, room: int) -> int:
+        """The capacity once ``csapp_rio_reserve`` made ``room`` free bytes
+        after ``pending`` ones in a buffer of ``cap``: unchanged if they fit
+        (and a buffer exists), else bufsize, then doubled until they do."""
+        if cap - pending >= room and cap:
+            return cap
+        need = pending + room
+        cap = max(cap, self._bufsize)
+        while cap < need:
+            cap *= 2
+        return cap
 
     def _unread_capacity(self, before: int, after: int) -> None:
         """The buffer once bytes went back in front (``csapp_rio_unread``),
@@ -965,13 +971,7 @@ class Rio:
         cap = self._cap
         if cap > bufsize and room <= bufsize and pending <= bufsize - room:
             cap = bufsize
-        if cap - pending < room or not cap:
-            need = pending + room
-            if cap < bufsize:
-                cap = bufsize
-            while cap < need:
-                cap *= 2
-        self._cap = cap
+        self._cap = self._grown(cap, pending, room)
 
     # -- the rest of the file protocol
 
