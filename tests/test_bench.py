@@ -12,7 +12,7 @@ import pytest
 
 import csapp
 from bench.__main__ import build_parser
-from bench.harness import report
+from bench.harness import cprogs, report
 from bench.harness.core import Result
 from bench.harness.run import LIMITS, REFERENCES, WORKLOADS
 from bench.harness.server_process import C_EPOLL, C_THREADED
@@ -114,3 +114,38 @@ def test_echo_ratios_to_both_c_servers_in_the_tables_and_the_json(tmp_path: Path
     assert set(rows[0]) == {"group", "case", "unit", "median", "values", "note", "ratios"}
     assert rows[0]["ratios"] == {C_THREADED: 0.9, C_EPOLL: 0.75}
     assert rows[3]["ratios"] == {}
+
+
+def test_event_limit_measures_the_event_server_beside_c_epoll_and_another_install() -> None:
+    """``python -m bench.event_limit``: both twins' event servers, the same
+    from another interpreter (``--against``, here this one), and the C epoll
+    server, each with a median and a ratio to the C epoll server, and the
+    spread of each server's rounds."""
+    conns, mib = 2, 1
+    try:  # the C epoll server and the load generator, compiled if needed
+        cprogs.program("echo_epoll")
+        cprogs.program("loadgen")
+    except cprogs.NoCompiler as exc:
+        pytest.skip(str(exc))
+    result = subprocess.run(
+        [sys.executable, "-m", "bench.event_limit", "--rounds", "1", "--seconds", "0.3"]
+        + ["--mib", str(mib), "--conns", str(conns), "--against", sys.executable],
+        cwd=ROOT,
+        env=child_env("c"),
+        input=b"",
+        capture_output=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr.decode()[-2000:]
+    out = result.stdout.decode()
+    cases = [f"csapp event [{impl}]" for impl in sorted(csapp.IMPLEMENTATIONS)]
+    cases += [f"{case} @ {sys.executable}" for case in cases] + [C_EPOLL]
+    for group in (f"request/response, N={conns}", f"bulk, {mib} MiB"):
+        table = out[out.index(group) :].split("\n\n")[0].splitlines()
+        assert f"÷ {C_EPOLL}" in table[1], table
+        for case in cases:
+            row = next(line for line in table if line.strip().startswith(case + "  "))
+            median, ratio = row[len(case) + 2 :].split()[:2]
+            assert float(median) > 0 and ratio.endswith("×"), row
+        assert any(line.strip().startswith(C_EPOLL) and "1.00×" in line for line in table)
+    assert "max ÷ min" in out and "failed" not in out, out
