@@ -18,6 +18,7 @@ import csapp.aio
 import csapp.aio.reader
 from support.aioutil import run
 from support.netutil import HANG_GUARD, require_program, wait_until
+from support.rioutil import Watchdog
 
 redis_asyncio = pytest.importorskip("redis.asyncio", reason="the [test] extra installs redis")
 
@@ -113,10 +114,13 @@ async def workload(port: int) -> Dict[str, Any]:
     ],
 )
 def test_redis_py_on_csapp_aio_gets_what_it_gets_on_asyncio(
-    redis_port: int, buffer: str, monkeypatch: pytest.MonkeyPatch
+    redis_port: int, buffer: str, monkeypatch: pytest.MonkeyPatch, watchdog: Watchdog
 ) -> None:
     if buffer not in csapp.aio.IMPLEMENTATIONS:
         pytest.skip("the compiled extension is not built here")
+    # Two workloads, each with its own hang guard: the test's guard covers both
+    # (the module's 30 s fired on a loaded CI machine before either guard did).
+    watchdog(2 * HANG_GUARD + 10)
     control = run(asyncio.new_event_loop, lambda: workload(redis_port), timeout=HANG_GUARD)
     opened: List[Any] = []
 
