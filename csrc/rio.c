@@ -12,6 +12,9 @@
 #include <string.h>
 #include <sys/uio.h>
 #include <unistd.h>
+#ifdef __linux__
+#include <sys/epoll.h>
+#endif
 
 /* One read(2) or write(2) asks for at most this much (Linux moves at most
  * 0x7ffff000 bytes per call anyway). */
@@ -414,6 +417,31 @@ int csapp_rio_echo_turn(csapp_rio_t *rp, int writable, unsigned char *scratch,
     if (held_at_start > 0 && csapp_rio_buffered(rp) == 0)
         drained = 1;
     return turn_end(rp, drained ? CSAPP_TURN_DRAINED : CSAPP_TURN_IDLE);
+}
+
+int csapp_epoll_wait(int epfd, int *fds, unsigned *masks, int max, int timeout_ms, int *err)
+{
+#ifdef __linux__
+    struct epoll_event events[CSAPP_READY_MAX];
+    if (max > CSAPP_READY_MAX)
+        max = CSAPP_READY_MAX;
+    if (max < 1)
+        max = 1;
+    int n = epoll_wait(epfd, events, max, timeout_ms);
+    if (n < 0) {
+        *err = errno;
+        return -1;
+    }
+    for (int i = 0; i < n; i++) {
+        fds[i] = events[i].data.fd;
+        masks[i] = events[i].events;
+    }
+    return n;
+#else
+    (void)epfd, (void)fds, (void)masks, (void)max, (void)timeout_ms;
+    *err = ENOSYS;
+    return -1;
+#endif
 }
 
 ssize_t csapp_find(const void *buf, size_t n, const void *sep, size_t seplen)

@@ -189,6 +189,20 @@ int csapp_rio_echo_turn(csapp_rio_t *rp, int writable, unsigned char *scratch,
                         size_t scratch_size, size_t limit, size_t high_water, size_t *echoed,
                         size_t *received, int *err);
 
+/* The most ready descriptors one csapp_epoll_wait returns (select.epoll's
+ * default maxevents, FD_SETSIZE - 1). */
+#define CSAPP_READY_MAX 1023
+
+/*
+ * csapp_epoll_wait -- one epoll_wait(2) of an event server: the descriptors
+ * of up to max (at most CSAPP_READY_MAX) ready events into fds[] and their
+ * event masks into masks[]. timeout_ms as epoll_wait's (-1: no deadline).
+ * Returns how many (0 at the deadline), or -1 with *err, EINTR included
+ * (the caller runs its signal handlers). Linux only: elsewhere -1 with
+ * ENOSYS.
+ */
+int csapp_epoll_wait(int epfd, int *fds, unsigned *masks, int max, int timeout_ms, int *err);
+
 /*
  * csapp_find -- where sep[0:seplen] first occurs in buf[0:n]: its offset, or
  * -1 when it does not (or seplen is 0). memchr for one byte, memmem for more.

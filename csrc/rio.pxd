@@ -38,5 +38,7 @@ cdef extern from "rio.h" nogil:
     int csapp_rio_echo_turn(csapp_rio_t *rp, int writable, unsigned char *scratch,
                             size_t scratch_size, size_t limit, size_t high_water,
                             size_t *echoed, size_t *received, int *err)
+    enum: CSAPP_READY_MAX
+    int csapp_epoll_wait(int epfd, int *fds, unsigned *masks, int max, int timeout_ms, int *err)
     ssize_t csapp_find(const void *buf, size_t n, const void *sep, size_t seplen)
     size_t csapp_echo_cut(const void *buf, size_t n, int at_eof, size_t limit)

@@ -60,7 +60,7 @@ def test_same_public_names_and_all() -> None:
     for twin in TWINS.values():
         assert set(twin.__all__) <= set(public_names(twin))
     assert public_names(rio_c.Rio) == public_names(_rio_py.Rio)
-    for private in ("_rio_echo", "_rio_echo_turns"):  # the echo services' cores
+    for private in ("_rio_echo", "_rio_echo_turns", "_rio_echo_wait"):  # the echo services' cores
         assert hasattr(rio_c, private) and hasattr(_rio_py, private), private
 
 

@@ -1,7 +1,8 @@
 """The echo servers the workloads measure, each as its own process on loopback.
 
 A :class:`ServerSpec` names a server, its argv and the RIO implementation it
-runs (``None`` for a peer); :func:`running` starts one and yields its port.
+runs (``None`` for a peer); :func:`running` starts one and yields its port
+(:func:`running_process`: and its process id).
 Ours are ``python -m csapp echoserver`` of the installed package.
 """
 
@@ -101,6 +102,13 @@ def server_specs(
 @contextmanager
 def running(spec: ServerSpec, timeout: float = 15.0) -> Iterator[int]:
     """Start ``spec``, wait for its "listening on ... N" line, yield N, stop it."""
+    with running_process(spec, timeout) as (port, _pid):
+        yield port
+
+
+@contextmanager
+def running_process(spec: ServerSpec, timeout: float = 15.0) -> Iterator[Tuple[int, int]]:
+    """As :func:`running`, yielding (port, the server's process id)."""
     proc = subprocess.Popen(
         spec.argv,
         stdout=subprocess.PIPE,
@@ -119,7 +127,7 @@ def running(spec: ServerSpec, timeout: float = 15.0) -> Iterator[int]:
                 break
         if "listening on" not in line:
             raise RuntimeError(f"server did not start: {' '.join(spec.argv)}")
-        yield int(line.split()[-1])
+        yield int(line.split()[-1]), proc.pid
     finally:
         _stop(proc)
 

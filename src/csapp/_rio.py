@@ -38,6 +38,7 @@ if TYPE_CHECKING:  # type checkers read the pure-Python module
 
     rio_echo = _rio_py._rio_echo
     rio_echo_turns = _rio_py._rio_echo_turns
+    rio_echo_wait = _rio_py._rio_echo_wait
 
     IMPLEMENTATION: str
     EXTENSION_MISSING: Optional[str]
@@ -64,3 +65,4 @@ else:
     # CSAPP echo's loop (csapp.echo) and the event server's turns; both twins have them.
     rio_echo = _impl._rio_echo
     rio_echo_turns = _impl._rio_echo_turns
+    rio_echo_wait = _impl._rio_echo_wait

@@ -78,3 +78,11 @@ def _rio_echo_turns(
     high_water: int,
     report_all: bool = False,
 ) -> List[Tuple[int, int, int]]: ...
+def _rio_echo_wait(
+    epoll: Any,
+    rios: Dict[int, Rio],
+    scratch: Any,
+    high_water: int,
+    timeout: Optional[float] = None,
+    report_all: bool = False,
+) -> List[Tuple[int, int, int]]: ...

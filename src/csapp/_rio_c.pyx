@@ -24,7 +24,7 @@ from cpython.pythread cimport (
 from libc.errno cimport EBADF, EINTR, errno
 from posix.time cimport CLOCK_MONOTONIC, clock_gettime, timespec
 from libc.stdlib cimport free, malloc, realloc
-from libc.string cimport memcpy
+from libc.string cimport memcpy, memset
 
 import io
 import os
@@ -56,7 +56,7 @@ from rio cimport (
     CSAPP_TURN_BLOCKED, CSAPP_TURN_BLOCKED_EOF, CSAPP_TURN_CLOSED, CSAPP_TURN_DRAINED,
     CSAPP_TURN_IDLE,
     csapp_readn, csapp_rio_buffered, csapp_rio_consume, csapp_rio_data, csapp_rio_echo,
-    csapp_rio_echo_turn, csapp_rio_fill,
+    CSAPP_READY_MAX, csapp_epoll_wait, csapp_rio_echo_turn, csapp_rio_fill,
     csapp_rio_init, csapp_rio_line_length, csapp_rio_release, csapp_rio_reserve,
     csapp_rio_t, csapp_rio_unread, csapp_would_block, csapp_writen,
 )
@@ -912,56 +912,95 @@ cdef struct Turn:
     size_t received
 
 
-cdef int serve_turns(list pairs, dict rios, Py_buffer *view, Py_ssize_t water,
-                     Turn *turns) except -1:
-    """_rio_echo_turns' work: check every pair and take the Rios' locks, then
-    the turns without the GIL, then release the locks."""
-    cdef Py_ssize_t i, count = len(pairs)
+cdef csapp_rio_t *take_for_turn(object rio, list served, unsigned long me) except NULL:
+    """A connection's Rio for a turn: checked, its lock taken (as enter()
+    takes it) and the Rio added to served, whose locks the caller releases."""
+    cdef Rio r = <Rio>rio if type(rio) is Rio else check_rio(rio)
+    if r.recv_into is not None:
+        raise ValueError(MSG_ECHO_NEEDS_FD)
+    if PyThread_acquire_lock(r.lock, NOWAIT_LOCK):  # enter(), the common case
+        r.owner = me
+        if r.state != OPEN:
+            r.exit()
+            r.raise_not_open()
+    else:
+        r.enter()  # waits for another thread; refuses a re-entry
+    served.append(r)
+    return &r.r
+
+
+cdef void run_turns(Turn *turns, Py_ssize_t count, Py_buffer *view, size_t water) noexcept nogil:
+    """The turns of every Turn with a Rio, one after another (no GIL)."""
+    cdef Py_ssize_t i
+    cdef Turn *turn
+    for i in range(count):
+        turn = &turns[i]
+        if turn.rp != NULL:
+            turn.state = csapp_rio_echo_turn(
+                turn.rp, turn.writable, <unsigned char *>view.buf, <size_t>view.len,
+                LINE_LIMIT, water, &turn.echoed, &turn.received, &turn.err)
+
+
+cdef inline void clear_turn(Turn *turn) noexcept:
+    memset(turn, 0, sizeof(Turn))  # rp NULL: not a connection's, until a Rio is found
+
+
+cdef inline object turn_row(Turn *turn, object fd, object mask, bint every):
+    """The row of one turn for Python, or None when it needs none."""
+    if turn.rp == NULL:
+        return (fd, TURN_NOT_SERVED, mask)
+    if turn.state < 0:
+        return (fd, TURN_FAILED, turn.err)
+    if turn.state != TURN_IDLE or (every and (turn.echoed or turn.received)):
+        return (fd, turn.state, turn.echoed)
+    return None
+
+
+cdef int serve_turns(Turn *turns, Py_ssize_t count, list pairs, int *fds, unsigned *masks,
+                     dict rios, Py_buffer *view, size_t water) except -1:
+    """The turns of count ready descriptors, each (fd, mask) of pairs or,
+    with pairs None, of fds and masks: every Rio of rios checked and locked,
+    then the turns without the GIL, then the locks released."""
+    cdef Py_ssize_t i
     cdef Turn *turn
     cdef Rio r
     cdef list served = []   # the Rios whose locks are held
     cdef unsigned long me = PyThread_get_thread_ident()
-    if view.len == 0:
-        raise ValueError(MSG_SCRATCH_EMPTY)
-    if water < 0:
-        water = 0
     try:
         for i in range(count):
-            fd, mask = pairs[i]
-            turn = &turns[i]
-            turn.rp = NULL
-            turn.writable = 0
-            turn.state = 0
-            turn.err = 0
-            turn.echoed = 0
-            turn.received = 0
-            rio = rios.get(fd)
-            if rio is None:
-                continue
-            r = <Rio>rio if type(rio) is Rio else check_rio(rio)
-            if r.recv_into is not None:
-                raise ValueError(MSG_ECHO_NEEDS_FD)
-            if PyThread_acquire_lock(r.lock, NOWAIT_LOCK):  # enter(), the common case
-                r.owner = me
-                if r.state != OPEN:
-                    r.exit()
-                    r.raise_not_open()
+            if pairs is None:
+                fd = fds[i]
             else:
-                r.enter()  # waits for another thread; refuses a re-entry
-            served.append(r)
-            turn.rp = &r.r
-            turn.writable = (as_size(mask) & POLLOUT) != 0
+                fd, mask = pairs[i]
+            turn = &turns[i]
+            clear_turn(turn)
+            rio = rios.get(fd)
+            if rio is not None:
+                turn.rp = take_for_turn(rio, served, me)
+                if pairs is None:
+                    turn.writable = (masks[i] & POLLOUT) != 0
+                else:
+                    turn.writable = (as_size(mask) & POLLOUT) != 0
         with nogil:
-            for i in range(count):
-                turn = &turns[i]
-                if turn.rp != NULL:
-                    turn.state = csapp_rio_echo_turn(
-                        turn.rp, turn.writable, <unsigned char *>view.buf, <size_t>view.len,
-                        LINE_LIMIT, <size_t>water, &turn.echoed, &turn.received, &turn.err)
+            run_turns(turns, count, view, water)
     finally:
         for r in served:
             r.exit()
     return 0
+
+
+cdef Py_ssize_t check_turn_arguments(object rios, object scratch, object high_water,
+                                     Py_buffer *view) except -1:
+    """The checks every turn's arguments pass; high_water as a size (0 if
+    negative); scratch's view taken (the caller releases it)."""
+    if not isinstance(rios, dict):
+        raise TypeError(msg_not_dict(rios))
+    cdef Py_ssize_t water = as_size(high_water)
+    get_bytes_view(scratch, view, True)
+    if view.len == 0:
+        PyBuffer_Release(view)
+        raise ValueError(MSG_SCRATCH_EMPTY)
+    return water if water > 0 else 0
 
 
 def _rio_echo_turns(events, rios, scratch, high_water, report_all=False):
@@ -985,34 +1024,108 @@ def _rio_echo_turns(events, rios, scratch, high_water, report_all=False):
         raise TypeError(msg_not_dict(rios))
     cdef list pairs = list(events)  # a copy: nothing can change it under the loop
     cdef Py_ssize_t count = len(pairs), i
-    cdef Py_ssize_t water = as_size(high_water)
     cdef bint every = bool(report_all)
     cdef Py_buffer view
+    cdef Py_ssize_t water = check_turn_arguments(rios, scratch, high_water, &view)
     cdef Turn *turns
-    cdef Turn *turn
     cdef list rows = []
-    get_bytes_view(scratch, &view, True)
     turns = <Turn *>malloc((count + 1) * sizeof(Turn))
     if turns == NULL:
         PyBuffer_Release(&view)
         raise MemoryError()
     try:
-        serve_turns(pairs, rios, &view, water, turns)
+        serve_turns(turns, count, pairs, NULL, NULL, rios, &view, <size_t>water)
         for i in range(count):
-            turn = &turns[i]
-            if turn.rp == NULL:
-                fd, mask = pairs[i]
-                rows.append((fd, TURN_NOT_SERVED, mask))
-            elif turn.state < 0:
-                fd, mask = pairs[i]
-                rows.append((fd, TURN_FAILED, turn.err))
-            elif turn.state != TURN_IDLE or (every and (turn.echoed or turn.received)):
-                fd, mask = pairs[i]
-                rows.append((fd, turn.state, turn.echoed))
+            fd, mask = pairs[i]
+            row = turn_row(&turns[i], fd, mask, every)
+            if row is not None:
+                rows.append(row)
     finally:
         PyBuffer_Release(&view)
         free(turns)
     return rows
+
+
+cdef int wait_milliseconds(object timeout) except? -2:
+    """select.epoll.poll's timeout (seconds; None or negative: no deadline)
+    as epoll_wait's milliseconds, rounded up."""
+    if timeout is None:
+        return -1
+    seconds = float(timeout)
+    if seconds < 0:
+        return -1
+    if seconds == 0:
+        return 0
+    return poll_milliseconds(seconds)
+
+
+if CSAPP_READY_MAX != _shared.READY_MAX:  # rio.h and csapp/_shared.py say the same
+    raise ImportError(f"rio.h's CSAPP_READY_MAX is not csapp._shared.READY_MAX")
+
+
+cdef long long monotonic_ms() noexcept nogil:
+    cdef timespec now
+    clock_gettime(CLOCK_MONOTONIC, &now)
+    return <long long>now.tv_sec * 1000 + now.tv_nsec // 1000000
+
+
+def _rio_echo_wait(epoll, rios, scratch, high_water, timeout=None, report_all=False):
+    """An event server's loop until Python is needed: epoll.poll(timeout)
+    and _rio_echo_turns over what it returned, again while no turn needs a
+    row, in C: epoll_wait and the turns run without the GIL, and the ready
+    list never becomes Python objects. epoll is a select.epoll (at most
+    READY_MAX = 1023 events a wait); the other arguments and the rows are
+    _rio_echo_turns', for the last wait's events. Returns no rows when the
+    timeout (seconds; None or negative: none) passed, or when a signal
+    interrupted a wait; signal handlers run after every wait. Every argument
+    is checked before the first wait. Used by csapp.servers.event; not
+    public API."""
+    cdef bint every = bool(report_all)
+    cdef int ms = wait_milliseconds(timeout)
+    cdef int epfd = check_fd(epoll.fileno())
+    cdef Py_buffer view
+    cdef size_t water = <size_t>check_turn_arguments(rios, scratch, high_water, &view)
+    cdef dict table = <dict>rios
+    cdef int fds[CSAPP_READY_MAX]
+    cdef unsigned masks[CSAPP_READY_MAX]
+    cdef int count, err = 0, i
+    cdef long long deadline = monotonic_ms() + ms if ms > 0 else 0
+    cdef Turn *turns = NULL
+    cdef Turn *turn
+    cdef list rows = []
+    try:
+        turns = <Turn *>malloc(CSAPP_READY_MAX * sizeof(Turn))
+        if turns == NULL:
+            raise MemoryError()
+        while True:
+            with nogil:
+                count = csapp_epoll_wait(epfd, fds, masks, CSAPP_READY_MAX, ms, &err)
+            PyErr_CheckSignals()
+            if count < 0:
+                if err == EINTR:
+                    return rows
+                raise_errno(err)
+            if count == 0:
+                return rows
+            if count > CSAPP_READY_MAX:  # never: csapp_epoll_wait's own bound
+                count = CSAPP_READY_MAX
+            serve_turns(turns, count, None, fds, masks, table, &view, water)
+            for i in range(count):
+                turn = &turns[i]
+                if turn.rp == NULL or turn.state != TURN_IDLE or (
+                        every and (turn.echoed or turn.received)):
+                    rows.append(turn_row(turn, fds[i], masks[i], every))
+            if rows:
+                return rows
+            if ms > 0:
+                ms = <int>(deadline - monotonic_ms())
+                if ms <= 0:
+                    return rows
+            elif ms == 0:
+                return rows
+    finally:
+        PyBuffer_Release(&view)
+        free(turns)
 
 
 # ------------------------------------------------------- CSAPP spellings

@@ -16,6 +16,7 @@ import os
 import select
 import sys
 import threading
+import time
 import weakref
 from functools import partial
 from operator import index as _index
@@ -39,6 +40,7 @@ from ._shared import (
     MSG_REENTRANT,
     MSG_SCRATCH_EMPTY,
     MSG_TIMED_OUT,
+    READY_MAX,
     RIO_BUFSIZE,
     TURN_BLOCKED,
     TURN_BLOCKED_EOF,
@@ -1263,3 +1265,56 @@ def _rio_echo_turns(
             for rp in rps if len(taken) == len(rps) else rps[: len(taken)]:
                 rp._owner = 0
                 rp._lock.release()
+
+
+def _rio_echo_wait(
+    epoll: Any,
+    rios: Any,
+    scratch: Any,
+    high_water: int,
+    timeout: Optional[float] = None,
+    report_all: bool = False,
+) -> List[Tuple[int, int, int]]:
+    """An event server's loop until Python is needed: ``epoll.poll(timeout)``
+    and ``_rio_echo_turns`` over what it returned, again while no turn needs
+    a row (the compiled twin does it in C, waiting in ``csapp_epoll_wait``).
+
+    ``epoll`` is a ``select.epoll``, at most ``READY_MAX`` events a wait;
+    the other arguments and the rows are ``_rio_echo_turns``', for the last
+    wait's events. Returns no rows when ``timeout`` (seconds; ``None`` or
+    negative: none) passed, or (compiled twin) when a signal interrupted a
+    wait. Every argument is checked before the first wait. Used by
+    ``csapp.servers.event``; not public API.
+    """
+    seconds = None if timeout is None else float(timeout)
+    epoll.fileno()  # a closed epoll raises here, as in the compiled twin
+    if not isinstance(rios, dict):
+        raise TypeError(msg_not_dict(rios))
+    if high_water.__class__ is not int:
+        _index(high_water)
+    if scratch.__class__ is not bytearray:
+        with _byte_view(scratch, writable=True) as view:
+            if not view.nbytes:
+                raise ValueError(MSG_SCRATCH_EMPTY)
+    elif not scratch:
+        raise ValueError(MSG_SCRATCH_EMPTY)
+    poll = epoll.poll
+    if seconds is None or seconds < 0:
+        while True:
+            events = poll(-1, READY_MAX)
+            if events:
+                rows = _rio_echo_turns(events, rios, scratch, high_water, report_all)
+                if rows:
+                    return rows
+    deadline = time.monotonic() + seconds
+    wait = seconds
+    while True:
+        events = poll(wait, READY_MAX)
+        if not events:
+            return []
+        rows = _rio_echo_turns(events, rios, scratch, high_water, report_all)
+        if rows:
+            return rows
+        wait = deadline - time.monotonic()
+        if wait <= 0:
+            return []

@@ -143,6 +143,9 @@ TURN_BLOCKED_EOF = 3  # output waits, and the client has closed: wait for EPOLLO
 TURN_CLOSED = 4  # the client closed and everything was echoed: close the connection
 TURN_FAILED = 5  # a read or write failed: the row's count is the errno
 TURN_NOT_SERVED = 6  # the descriptor is not a connection's: the row's count is the event mask
+# The most events one ``_rio_echo_wait`` serves (``select.epoll.poll``'s default
+# maxevents, FD_SETSIZE - 1; the C core's CSAPP_READY_MAX).
+READY_MAX = 1023
 
 
 def echo_cut(

@@ -4,21 +4,23 @@ The book's ``select`` server copies its read buffer and loses lines that
 arrive together; it is also limited to ``FD_SETSIZE`` (1024) descriptors.
 This one uses ``epoll`` (``poll`` where there is no epoll) and non-blocking
 sockets. The echo itself is the RIO core's: every connection's input lives
-in a ``Rio``, and one call (``_rio_echo_turns``, in C without the GIL for
-the compiled twin) makes a turn for every descriptor ``epoll`` found ready:
-output that waited goes first, then one read, and every complete line back
-in one write (a line longer than ``MAXLINE - 1`` goes back in pieces, as
-``rio_readlineb`` returns it). A partial line or output the socket does not
-take waits in the Rio; a connection with nothing pending holds no buffer.
-Python does the rest: accepting, ``--max-clients``, idle timeouts, logging,
-and waiting for ``EPOLLOUT`` when output waits.
+in a ``Rio``, and one call (``_rio_echo_wait``; in C without the GIL for
+the compiled twin) waits for ``epoll`` and makes a turn for every ready
+descriptor: output that waited goes first, then one read, and every
+complete line back in one write (a line longer than ``MAXLINE - 1`` goes
+back in pieces, as ``rio_readlineb`` returns it). It waits again while no
+turn needs Python, so a busy server runs in C between events Python must
+see. A partial line or output the socket does not take waits in the Rio; a
+connection with nothing pending holds no buffer. Python does the rest:
+accepting, ``--max-clients``, idle timeouts, logging, and waiting for
+``EPOLLOUT`` when output waits.
 """
 
 from __future__ import annotations
 
 import os
 import time
-from typing import Dict, Optional
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from .. import _rio
 from .._shared import (
@@ -46,6 +48,32 @@ HIGH_WATER = 1024 * 1024
 # Accept at most this many clients per wake-up, so established ones are not starved.
 ACCEPT_BATCH = 64
 NEVER = float("inf")  # no sweep due
+
+
+Rows = List[Tuple[int, int, int]]
+
+
+def _serving(
+    poller: Poller,
+) -> Callable[[Any, Dict[int, Any], bytearray, int, Optional[float], bool], Rows]:
+    """The server's wait and turns in one call: ``_rio_echo_wait`` on epoll;
+    elsewhere ``poll(2)``, then ``_rio_echo_turns`` (one wait per call)."""
+    if poller.epoll is not None:
+        return _rio.rio_echo_wait
+    poll = poller.poll  # pragma: no cover - not Linux
+    turns = _rio.rio_echo_turns  # pragma: no cover
+
+    def poll_then_turns(  # pragma: no cover
+        _epoll: Any,
+        rios: Dict[int, Any],
+        scratch: bytearray,
+        high_water: int,
+        timeout: Optional[float],
+        report_all: bool,
+    ) -> Rows:
+        return turns(poll(timeout), rios, scratch, high_water, report_all)
+
+    return poll_then_turns  # pragma: no cover
 
 
 class _Connection:
@@ -88,9 +116,8 @@ class _EventServer:
     # -- the loop
 
     def run(self) -> None:
-        poll = self.poller.poll
-        wait = self.poller.wait
-        turns = _rio.rio_echo_turns
+        epoll = self.poller.epoll
+        serve = _serving(self.poller)
         rios = self.rios
         scratch = self.scratch
         report_all = self.report_all
@@ -100,13 +127,12 @@ class _EventServer:
         try:
             while not control.stopping:
                 # No deadline while listening with no idle sweep: the common case.
-                if self.listening and self.next_sweep == NEVER:
-                    events = wait()
-                else:
-                    events = poll(self._timeout())
+                no_deadline = self.listening and self.next_sweep == NEVER
+                timeout = None if no_deadline else self._timeout()
+                rows = serve(epoll, rios, scratch, HIGH_WATER, timeout, report_all)
                 if timed or not self.listening:  # else nothing reads the clock
                     self.now = monotonic()
-                for fd, state, count in turns(events, rios, scratch, HIGH_WATER, report_all):
+                for fd, state, count in rows:
                     if state != TURN_NOT_SERVED:
                         self._after_turn(fd, state, count)
                     elif fd == self.wake_fd:

@@ -24,24 +24,24 @@ class Poller:
     register: Callable[[int, int], None]
     modify: Callable[[int, int], None]
     unregister: Callable[[int], None]
-    # ``poll`` with no deadline: the kernel object's own method, called with no
-    # argument (both block until an event then), so a busy loop pays no wrapper.
-    wait: Callable[[], List[Tuple[int, int]]]
+    # The ``select.epoll`` itself (None with ``select.poll``), for the event
+    # server's ``_rio_echo_wait``.
+    epoll: Optional[select.epoll]
 
     def __init__(self) -> None:
         if hasattr(select, "epoll"):
             epoll = select.epoll()
             self._impl: object = epoll
+            self.epoll = epoll
             self.poll: Poll = lambda timeout: epoll.poll(-1 if timeout is None else timeout)
-            self.wait = epoll.poll
             self.register = epoll.register
             self.modify = epoll.modify
             self.unregister = epoll.unregister
         else:  # pragma: no cover - not Linux
             poller = select.poll()
             self._impl = poller
+            self.epoll = None
             self.poll = lambda timeout: poller.poll(None if timeout is None else timeout * 1000)
-            self.wait = poller.poll
             self.register = poller.register
             self.modify = poller.modify
             self.unregister = poller.unregister
