@@ -4,11 +4,9 @@ one run: 64 B request/response at N = 10 and 100, and bulk echo. Rounds
 rotate over the servers, each started once per round; medians; everything
 pinned with the load generator to one CPU, as ``python -m bench`` does.
 Beside the ratio of medians, each server's ratio to the C epoll server in
-each round (both see the drift of a machine whose speed changes, a shared
-VM, when it is slow), and for request/response the requests per CPU
-millisecond of the server and the load generator together: on the one CPU
-they share, that is what the rate would be with nothing else running, and
-it drifts far less than the rate itself.
+each round, and their median: a round's servers run seconds apart, so
+they share more of the drift of a machine whose speed changes (a shared
+VM) than the whole run's medians do.
 
 ``--against PYTHON`` adds the event servers of another interpreter's csapp
 (a venv with an earlier commit installed, say) as rows ``… @ PYTHON``: how a
@@ -24,7 +22,6 @@ from __future__ import annotations
 import argparse
 import functools
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -32,18 +29,10 @@ from typing import Dict, List, Optional, Sequence
 
 import csapp
 
-from .harness import cprogs
-from .harness.core import (
-    Case,
-    Result,
-    clear_progress,
-    pin_to_one_cpu,
-    run_group,
-    stderr_progress,
-)
-from .harness.echo_workload import bulk_case, server_case
+from .harness.core import Result, clear_progress, pin_to_one_cpu, run_group, stderr_progress
+from .harness.echo_workload import bulk_case, rr_case, server_case
 from .harness.report import format_tables
-from .harness.server_process import C_EPOLL, ServerSpec, c_peers, ours, running_process
+from .harness.server_process import C_EPOLL, ServerSpec, c_peers, ours
 
 REFERENCE = {"": C_EPOLL}
 
@@ -72,57 +61,18 @@ def installed_version(python: str) -> str:
     ).stdout.strip()
 
 
-def process_cpu_seconds(pid: int) -> float:
-    """CPU time ``pid`` has used (/proc/PID/schedstat: nanoseconds on a CPU)."""
-    with open(f"/proc/{pid}/schedstat") as f:
-        return int(f.read().split()[0]) / 1e9
-
-
-def rr_cpu_case(spec: ServerSpec, conns: int, seconds: float, per_cpu: List[float]) -> Case:
-    """Request/response on ``spec`` (k req/s); each round also appends to
-    ``per_cpu`` the requests per CPU millisecond of the server and the load
-    generator together, which the machine's speed drifting (a busy host
-    taking the CPU) changes far less than requests per second."""
-
-    def case() -> float:
-        with running_process(spec) as (port, pid):
-            server_before = process_cpu_seconds(pid)
-            children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
-            out = subprocess.run(
-                [cprogs.program("loadgen"), "rr", "127.0.0.1", str(port), str(conns), str(seconds)],
-                capture_output=True,
-                text=True,
-                timeout=seconds + 30,
-                check=True,
-            ).stdout.split()
-            children = resource.getrusage(resource.RUSAGE_CHILDREN)
-            server = process_cpu_seconds(pid) - server_before
-        requests, elapsed, errors = int(out[0]), float(out[1]), int(out[2])
-        if errors:
-            raise RuntimeError(f"{errors} errors")
-        loadgen = (children.ru_utime - children_before.ru_utime) + (
-            children.ru_stime - children_before.ru_stime
-        )
-        per_cpu.append(requests / (server + loadgen) / 1e3)
-        return requests / elapsed / 1e3
-
-    return case
-
-
 def measure(
     specs: List[ServerSpec], rounds: int, seconds: float, mib: int, conns: Sequence[int]
 ) -> List[Result]:
     results: List[Result] = []
     for n in conns:
-        group = f"echo 64 B request/response, N={n}"
-        per_cpu: Dict[str, List[float]] = {spec.name: [] for spec in specs}
-        cases = {spec.name: rr_cpu_case(spec, n, seconds, per_cpu[spec.name]) for spec in specs}
-        results += run_group(group, "k req/s", cases, rounds, stderr_progress)
-        unit = "req per CPU ms"
-        results += [
-            Result(f"{group}, per CPU of server and load generator", name, unit, values)
-            for name, values in per_cpu.items()
-        ]
+        cases = {
+            spec.name: server_case(spec, functools.partial(rr_case, conns=n, seconds=seconds))
+            for spec in specs
+        }
+        results += run_group(
+            f"echo 64 B request/response, N={n}", "k req/s", cases, rounds, stderr_progress
+        )
     if mib:
         cases = {
             spec.name: server_case(spec, functools.partial(bulk_case, mib=mib)) for spec in specs

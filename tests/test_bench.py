@@ -120,9 +120,8 @@ def test_echo_ratios_to_both_c_servers_in_the_tables_and_the_json(tmp_path: Path
 def test_event_limit_measures_the_event_server_beside_c_epoll_and_another_install() -> None:
     """``python -m bench.event_limit``: both twins' event servers, the same
     from another interpreter (``--against``, here this one), and the C epoll
-    server, each with a median and a ratio to the C epoll server, for
-    request/response also per CPU time, and the spread and per-round ratios
-    of each server's rounds."""
+    server, each with a median and a ratio to the C epoll server, and the
+    spread and per-round ratios of each server's rounds."""
     conns, mib = 2, 1
     try:  # the C epoll server and the load generator, compiled if needed
         cprogs.program("echo_epoll")
@@ -142,8 +141,7 @@ def test_event_limit_measures_the_event_server_beside_c_epoll_and_another_instal
     out = result.stdout.decode()
     cases = [f"csapp event [{impl}]" for impl in sorted(csapp.IMPLEMENTATIONS)]
     cases += [f"{case} @ {sys.executable}" for case in cases] + [C_EPOLL]
-    per_cpu = f"request/response, N={conns}, per CPU of server and load generator"
-    for group in (f"request/response, N={conns}  ", per_cpu, f"bulk, {mib} MiB"):
+    for group in (f"request/response, N={conns}", f"bulk, {mib} MiB"):
         table = out[out.index(group) :].split("\n\n")[0].splitlines()
         assert f"÷ {C_EPOLL}" in table[1], table
         for case in cases:

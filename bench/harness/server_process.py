@@ -1,8 +1,7 @@
 """The echo servers the workloads measure, each as its own process on loopback.
 
 A :class:`ServerSpec` names a server, its argv and the RIO implementation it
-runs (``None`` for a peer); :func:`running` starts one and yields its port
-(:func:`running_process`: and its process id).
+runs (``None`` for a peer); :func:`running` starts one and yields its port.
 Ours are ``python -m csapp echoserver`` of the installed package.
 """
 
@@ -102,13 +101,6 @@ def server_specs(
 @contextmanager
 def running(spec: ServerSpec, timeout: float = 15.0) -> Iterator[int]:
     """Start ``spec``, wait for its "listening on ... N" line, yield N, stop it."""
-    with running_process(spec, timeout) as (port, _pid):
-        yield port
-
-
-@contextmanager
-def running_process(spec: ServerSpec, timeout: float = 15.0) -> Iterator[Tuple[int, int]]:
-    """As :func:`running`, yielding (port, the server's process id)."""
     proc = subprocess.Popen(
         spec.argv,
         stdout=subprocess.PIPE,
@@ -127,7 +119,7 @@ def running_process(spec: ServerSpec, timeout: float = 15.0) -> Iterator[Tuple[i
                 break
         if "listening on" not in line:
             raise RuntimeError(f"server did not start: {' '.join(spec.argv)}")
-        yield int(line.split()[-1]), proc.pid
+        yield int(line.split()[-1])
     finally:
         _stop(proc)
 
