@@ -10,6 +10,7 @@ import argparse
 import sys
 from typing import List, NoReturn, Optional
 
+from bench.harness.core import positive_int
 from bench.harness.run import WORKLOADS, run
 
 EXIT_USAGE = 2
@@ -33,16 +34,6 @@ def _workloads(text: str) -> List[str]:
     return names
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text, 10)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive whole number, not {text!r}")
-    return value
-
-
 def build_parser() -> argparse.ArgumentParser:
     """The options of ``python -m bench``."""
     parser = _Parser(
@@ -64,7 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"run only these workloads ({', '.join(WORKLOADS)}); comma-separated or repeated",
     )
     parser.add_argument(
-        "--rounds", type=_positive_int, metavar="N", help="rounds per case (default 5, --quick 3)"
+        "--rounds", type=positive_int, metavar="N", help="rounds per case (default 5, --quick 3)"
     )
     return parser
 

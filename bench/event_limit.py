@@ -29,7 +29,14 @@ from typing import Dict, List, Optional, Sequence
 
 import csapp
 
-from .harness.core import Result, clear_progress, pin_to_one_cpu, run_group, stderr_progress
+from .harness.core import (
+    Result,
+    clear_progress,
+    pin_to_one_cpu,
+    positive_int,
+    run_group,
+    stderr_progress,
+)
 from .harness.echo_workload import bulk_case, rr_case, server_case
 from .harness.report import format_tables
 from .harness.server_process import C_EPOLL, ServerSpec, c_peers, ours
@@ -119,7 +126,7 @@ def format_paired(results: List[Result], reference_case: str) -> str:
 def main(argv: Optional[List[str]] = None) -> int:
     doc = __doc__ or ""
     parser = argparse.ArgumentParser(description=doc.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=9)
+    parser.add_argument("--rounds", type=positive_int, default=9)
     parser.add_argument("--seconds", type=float, default=1.5, help="load per round and case")
     parser.add_argument("--mib", type=int, default=64, help="bulk echo size (0: none)")
     parser.add_argument("--conns", default="10,100", help="N for request/response")

@@ -80,6 +80,8 @@ def test_every_workload_can_be_chosen() -> None:
         (["--only", "lines,teleport"], "unknown workload 'teleport'"),
         (["--only", "lines,"], "unknown workload ''"),
         (["--rounds", "0"], "positive whole number"),
+        (["--rounds", "-3"], "positive whole number"),
+        (["--rounds", "2.5"], "positive whole number"),
         (["--fast"], "unrecognized arguments"),
     ],
 )
@@ -89,6 +91,19 @@ def test_bad_options_are_one_line_and_status_2(args: list, words: str) -> None:
     assert (result.returncode, result.stdout) == (2, b""), text
     assert "Traceback" not in text and len(text.splitlines()) == 1, text
     assert text.startswith("python -m bench: error: ") and words in text, text
+
+
+@pytest.mark.parametrize("rounds", ["0", "x"])
+def test_event_limit_wants_a_positive_count_of_rounds(rounds: str) -> None:
+    """Zero rounds would have no median to print: refused before any server runs."""
+    result = subprocess.run(
+        [sys.executable, "-m", "bench.event_limit", "--rounds", rounds],
+        cwd=ROOT,
+        capture_output=True,
+        timeout=60,
+    )
+    assert (result.returncode, result.stdout) == (2, b""), result.stderr.decode()
+    assert b"positive whole number" in result.stderr
 
 
 def test_help() -> None:

@@ -7,6 +7,7 @@ the median of the rounds is reported, since the machine is shared and noisy.
 
 from __future__ import annotations
 
+import argparse
 import os
 import statistics
 import sys
@@ -89,3 +90,10 @@ def clear_progress() -> None:
     if sys.stderr.isatty():
         sys.stderr.write("\r\033[K")
         sys.stderr.flush()
+
+
+def positive_int(text: str) -> int:
+    """argparse's type for a count of rounds: a whole number of at least 1."""
+    if not (text.isdigit() and int(text) >= 1):
+        raise argparse.ArgumentTypeError(f"expected a positive whole number, not {text!r}")
+    return int(text)

@@ -1112,6 +1112,7 @@ def _rio_echo_wait(epoll, rios, scratch, high_water, timeout=None, report_all=Fa
             serve_turns(turns, count, None, fds, masks, table, &view, water)
             for i in range(count):
                 turn = &turns[i]
+                # turn_row's test, made first: a turn without a row makes no object
                 if turn.rp == NULL or turn.state != TURN_IDLE or (
                         every and (turn.echoed or turn.received)):
                     rows.append(turn_row(turn, fds[i], masks[i], every))
