@@ -106,8 +106,8 @@ class _EventServer:
         self.scratch = bytearray(READ_SIZE)  # what each turn reads into
         # Rows for every turn that moved a byte: for the log and the idle clock.
         self.report_all = bool(config.verbose or config.idle_timeout)
-        # The connections' clock, read once per wake-up while anything needs it
-        # (idle sweeps, a pause of accepting).
+        # The connections' clock, read each time the wait returns while anything
+        # needs it (idle sweeps, a pause of accepting).
         self.now = time.monotonic()
         self.next_sweep = NEVER
         if config.idle_timeout:
