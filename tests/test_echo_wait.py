@@ -188,7 +188,7 @@ def test_the_timeout_ends_the_call_though_turns_were_served(
     elapsed = time.monotonic() - start
     join()
     assert rows == []
-    assert timeout <= elapsed < TIMEOUT  # the upper bound is only a hang guard
+    assert elapsed >= timeout  # never earlier (the watchdog guards a hang)
 
 
 @pytest.mark.parametrize("timeout", [0, 0.0])
