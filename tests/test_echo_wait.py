@@ -83,8 +83,8 @@ class Server:
         os.write(self.stop_w, b"x")
 
 
-def in_thread(work: Callable[[], None]) -> Callable[[], None]:
-    """Run ``work`` in a thread; the returned join re-raises what it raised."""
+def in_thread(work: Callable[[], None]) -> Tuple[threading.Thread, Callable[[], None]]:
+    """Run ``work`` in a thread: the thread, and a join that re-raises what it raised."""
     errors: List[BaseException] = []
 
     def run() -> None:
@@ -102,7 +102,7 @@ def in_thread(work: Callable[[], None]) -> Callable[[], None]:
         if errors:
             raise errors[0]
 
-    return join
+    return thread, join
 
 
 def recv_line_echo(peer: socket.socket, line: bytes) -> None:
@@ -130,7 +130,7 @@ def test_turns_that_need_no_python_keep_the_call_waiting(
                 recv_line_echo(peer, b"request %d from %d\n" % (i, n))
         server.stop()
 
-    join = in_thread(clients)
+    _, join = in_thread(clients)
     rows = wait(epoll, server.rios, server.scratch, HIGH, TIMEOUT)
     join()
     assert rows == [(server.stop_r, TURN_NOT_SERVED, IN)]
@@ -168,27 +168,37 @@ def test_report_all_returns_after_a_turn_that_moved_bytes(
     assert peer.recv(100) == b"hello\n"
 
 
-def test_the_timeout_ends_the_call_though_turns_were_served(
+def test_the_timeout_ends_the_call_though_turns_keep_coming(
     rio: ModuleType, wait: Wait, epoll: Any, fds: Fds
 ) -> None:
-    """Lines served during the wait do not restart its clock: no rows once
-    the timeout passed (never earlier), every line echoed."""
+    """A client sends line after line, for up to TIMEOUT seconds: the call
+    still returns no rows once its own timeout has passed (never earlier),
+    while the client is still sending; served turns do not restart its clock."""
     server = Server(rio, epoll, fds)
     peer = server.connect()
     timeout = 0.3
+    stop = threading.Event()
+    echoed: List[int] = []
 
     def client() -> None:
-        for i in range(5):
-            recv_line_echo(peer, b"line %d\n" % i)
-            time.sleep(0.02)
+        deadline = time.monotonic() + TIMEOUT
+        while not stop.is_set() and time.monotonic() < deadline:
+            recv_line_echo(peer, b"line %d\n" % len(echoed))
+            echoed.append(1)
+            time.sleep(0.01)
 
-    join = in_thread(client)
+    sender, join = in_thread(client)
     start = time.monotonic()
     rows = wait(epoll, server.rios, server.scratch, HIGH, timeout)
     elapsed = time.monotonic() - start
+    still_sending = not stop.is_set() and sender.is_alive()
+    stop.set()
+    while sender.is_alive():  # serve the line the client may still wait on
+        wait(epoll, server.rios, server.scratch, HIGH, 0.05)
     join()
-    assert rows == []
-    assert elapsed >= timeout  # never earlier (the watchdog guards a hang)
+    assert rows == [] and elapsed >= timeout
+    assert still_sending, "the call outlasted a client that sent for TIMEOUT seconds"
+    assert echoed, "no turn was served during the wait"
 
 
 @pytest.mark.parametrize("timeout", [0, 0.0])

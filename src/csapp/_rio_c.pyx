@@ -1063,10 +1063,19 @@ if CSAPP_READY_MAX != _shared.READY_MAX:  # rio.h and csapp/_shared.py say the s
     raise ImportError(f"rio.h's CSAPP_READY_MAX is not csapp._shared.READY_MAX")
 
 
-cdef long long monotonic_ms() noexcept nogil:
+cdef long long monotonic_ns() noexcept nogil:
     cdef timespec now
     clock_gettime(CLOCK_MONOTONIC, &now)
-    return <long long>now.tv_sec * 1000 + now.tv_nsec // 1000000
+    return <long long>now.tv_sec * 1000000000 + now.tv_nsec
+
+
+cdef int milliseconds_until(long long deadline) noexcept nogil:
+    """The whole milliseconds, rounded up, from now until deadline
+    (monotonic_ns); 0 once it has passed."""
+    cdef long long left = deadline - monotonic_ns()
+    if left <= 0:
+        return 0
+    return <int>((left + 999999) // 1000000)
 
 
 def _rio_echo_wait(epoll, rios, scratch, high_water, timeout=None, report_all=False):
@@ -1089,7 +1098,8 @@ def _rio_echo_wait(epoll, rios, scratch, high_water, timeout=None, report_all=Fa
     cdef int fds[CSAPP_READY_MAX]
     cdef unsigned masks[CSAPP_READY_MAX]
     cdef int count, err = 0, i
-    cdef long long deadline = monotonic_ms() + ms if ms > 0 else 0
+    # A wait never ends early: the deadline in nanoseconds, ms rounded up.
+    cdef long long deadline = monotonic_ns() + <long long>ms * 1000000 if ms > 0 else 0
     cdef Turn *turns = NULL
     cdef Turn *turn
     cdef list rows = []
@@ -1106,6 +1116,10 @@ def _rio_echo_wait(epoll, rios, scratch, high_water, timeout=None, report_all=Fa
                     return rows
                 raise_errno(err)
             if count == 0:
+                if ms > 0:  # the kernel's timeout; wait on if the deadline is not reached
+                    ms = milliseconds_until(deadline)
+                    if ms > 0:
+                        continue
                 return rows
             if count > CSAPP_READY_MAX:  # never: csapp_epoll_wait's own bound
                 count = CSAPP_READY_MAX
@@ -1119,8 +1133,8 @@ def _rio_echo_wait(epoll, rios, scratch, high_water, timeout=None, report_all=Fa
             if rows:
                 return rows
             if ms > 0:
-                ms = <int>(deadline - monotonic_ms())
-                if ms <= 0:
+                ms = milliseconds_until(deadline)
+                if ms == 0:
                     return rows
             elif ms == 0:
                 return rows
