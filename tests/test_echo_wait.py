@@ -17,7 +17,7 @@ import socket
 import threading
 import time
 from types import ModuleType
-from typing import Any, Callable, Iterator, List, Tuple
+from typing import Any, Callable, Iterator, List, Optional, Tuple
 
 import pytest
 
@@ -199,6 +199,26 @@ def test_the_timeout_ends_the_call_though_turns_keep_coming(
     assert rows == [] and elapsed >= timeout
     assert still_sending, "the call outlasted a client that sent for TIMEOUT seconds"
     assert echoed, "no turn was served during the wait"
+
+
+@pytest.mark.parametrize("timeout", [None, -1, -0.5])
+def test_none_or_a_negative_timeout_waits_for_a_row(
+    rio: ModuleType, wait: Wait, epoll: Any, fds: Fds, timeout: Optional[float]
+) -> None:
+    """No deadline (as select.epoll.poll reads None and negative timeouts):
+    lines are served and the call returns only for the row a thread's stop
+    write makes, after them."""
+    server = Server(rio, epoll, fds)
+    peer = server.connect()
+
+    def client() -> None:
+        recv_line_echo(peer, b"before the stop\n")
+        server.stop()
+
+    _, join = in_thread(client)
+    rows = wait(epoll, server.rios, server.scratch, HIGH, timeout)
+    join()
+    assert rows == [(server.stop_r, TURN_NOT_SERVED, IN)]
 
 
 @pytest.mark.parametrize("timeout", [0, 0.0])
