@@ -497,3 +497,43 @@ def test_both_twins_make_the_same_reads(tmp_path: Path, count: int) -> None:
     assert sum(map(len, c_reads)) > 2 * count  # the trace saw the reads
     for number, (c, py) in enumerate(zip(c_reads, py_reads)):
         assert c == py, (number, scenarios[number][0], scenarios[number][2])
+
+
+def test_readlines_that_raises_part_way_leaves_the_same_buffer_in_both() -> None:
+    """An atheris finding (CI, 2026-12-06): readlines that took lines and then
+    hit EAGAIN puts them back; the C core's csapp_rio_unread sizes its buffer
+    for them, so the pure twin's model must too, or the next refill asks for
+    another size and the twins' buffers part (here, 1 byte against 0)."""
+    data = b"\n\n\n#\n\xff\xff\x90\x95\x95\xf6\xf5\n\xff\xff\xff\xff\xff"
+    # (bytes sent before the call, None: the rest and EOF; readlines' hint)
+    steps = [(1, -3), (11, 1), (0, 1), (0, -3), (0, 1), (None, 3)]
+    seen: Dict[str, List[Any]] = {}
+    for name, twin in TWINS.items():
+        r, w = os.pipe()
+        os.set_blocking(r, False)
+        rp = twin.Rio(r, 2)
+        sent, trail = 0, []
+        try:
+            for count, hint in steps:
+                chunk = data[sent:] if count is None else data[sent : sent + count]
+                if chunk:
+                    os.write(w, chunk)
+                sent += len(chunk)
+                if count is None:
+                    os.close(w)
+                    w = -1
+                try:
+                    result: Any = rp.readlines(hint)
+                except BlockingIOError:
+                    result = "EAGAIN"
+                trail.append((result, rp.buffered))
+            trail.append(rp.read())
+        finally:
+            rp.close()
+            os.close(r)
+            if w >= 0:
+                os.close(w)
+        seen[name] = trail
+    assert seen["c"] == seen["python"]
+    assert seen["c"][-2] == ([b"#\n", b"\xff\xff\x90\x95\x95\xf6\xf5\n"], 1)
+    assert seen["c"][-1] == b"\xff" * 5

@@ -773,21 +773,26 @@ class Rio:
         data = self._gather()
         lines: List[bytes] = []
         start = scan = total = 0
-        while True:
-            cut = data.find(b"\n", scan) + 1
-            if not cut:
-                scan = len(data)
-                if self._read_more(data, 0, start):
-                    continue
-                if start == len(data):
+        try:
+            while True:
+                cut = data.find(b"\n", scan) + 1
+                if not cut:
+                    scan = len(data)
+                    if self._read_more(data, 0, start):
+                        continue
+                    if start == len(data):
+                        break
+                    cut = len(data)  # EOF: a last line without a newline (then, as
+                    # in C, one more read: a terminal gives more after its EOF)
+                lines.append(bytes(data[start:cut]))
+                total += cut - start
+                start = scan = cut
+                if 0 < hint <= total:
                     break
-                cut = len(data)  # EOF: a last line without a newline (then, as
-                # in C, one more read: a terminal gives more after its EOF)
-            lines.append(bytes(data[start:cut]))
-            total += cut - start
-            start = scan = cut
-            if 0 < hint <= total:
-                break
+        except BaseException:
+            if start:  # the C twin puts the lines it took back (csapp_rio_unread)
+                self._unread_capacity(len(data) - start, len(data))
+            raise
         self._parts, self._lines, self._readline = self._split(data[start:])
         return lines
 
